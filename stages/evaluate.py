@@ -1,0 +1,85 @@
+"""Stage `evaluate@<model>`: score one trained model on the held-out test set.
+
+    python -m stages.evaluate quickstart
+
+The test split is read here and nowhere else. Writes flat metrics for
+`dvc metrics show/diff`, per-class scores beside them, the confusion data
+for DVC's `confusion` template, and the confusion and prediction pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stages import params, paths, plotting, scoring
+from stages.cli import run
+from stages.dataio import atomic_output, load_prepared, write_json
+
+
+def throughput(model, x: np.ndarray, batch_size: int) -> float:
+    """Test images per second at the evaluation batch size, after a warm-up call."""
+    from stages import zoo
+
+    zoo.predict_proba(model, x[:batch_size], batch_size)
+    started = time.perf_counter()
+    zoo.predict_proba(model, x, batch_size)
+    return len(x) / (time.perf_counter() - started)
+
+
+def write_confusion_csv(path: Path, actual: np.ndarray, predicted: np.ndarray) -> None:
+    """One `actual,predicted` row per test image: DVC's confusion template input."""
+    with atomic_output(path) as tmp:
+        pairs = zip(actual.tolist(), predicted.tolist(), strict=True)
+        rows = "".join(f"{a},{p}\n" for a, p in pairs)
+        tmp.write_text("actual,predicted\n" + rows)
+
+
+def prediction_grid(path: Path, x: np.ndarray, actual: np.ndarray, predicted: np.ndarray
+                    ) -> None:
+    """The tutorials' closing picture: test digits, predicted vs true, errors in red."""
+    wrong = np.flatnonzero(predicted != actual)[:10]
+    right = np.flatnonzero(predicted == actual)[: 40 - len(wrong)]
+    chosen = np.sort(np.concatenate([wrong, right]))
+    plotting.digit_grid(path, x[chosen], [f"{predicted[i]} (true {actual[i]})" if
+                                          predicted[i] != actual[i] else str(predicted[i])
+                                          for i in chosen],
+                        wrong=[bool(predicted[i] != actual[i]) for i in chosen])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Score the model and write its metrics and plots."""
+    parser = argparse.ArgumentParser(description="Evaluate one trained model.")
+    parser.add_argument("model", help="a model name under `models:` in params.yaml")
+    name = parser.parse_args(argv).model
+    config = params.load()
+    spec = config.model(name)
+    from stages import zoo  # TensorFlow loads only once params are known good
+
+    model = zoo.load(paths.model(name))
+    x_test, y_test = load_prepared("test")
+    batch_size = config.evaluate["batch_size"]
+    probabilities = zoo.predict_proba(model, x_test, batch_size)
+    predicted = probabilities.argmax(axis=1)
+    matrix = scoring.confusion_matrix(y_test, predicted)
+    write_json(paths.test_metrics(name), {
+        "test_accuracy": round(float(np.mean(predicted == y_test)), 6),
+        "test_loss": round(scoring.cross_entropy(probabilities, y_test), 6),
+        "macro_f1": round(scoring.macro_f1(matrix), 6),
+        "trainable_params": zoo.trainable_params(model),
+        "epochs": spec.epochs,
+        "test_images_per_second": round(throughput(model, x_test, batch_size), 1),
+    })
+    write_json(paths.per_class(name), scoring.per_class(matrix))
+    write_confusion_csv(paths.plot(name, "confusion.csv"), y_test, predicted)
+    plotting.confusion(paths.plot(name, "confusion.png"), matrix, f"{name}: test confusion")
+    prediction_grid(paths.plot(name, "predictions.png"), x_test, y_test, predicted)
+    print(f"evaluate@{name}: test accuracy {np.mean(predicted == y_test):.4f}")
+
+
+if __name__ == "__main__":
+    run(lambda: main(sys.argv[1:]))

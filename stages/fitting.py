@@ -1,0 +1,135 @@
+"""The two training loops the tutorials use, sharing Keras callbacks.
+
+`fit` is Keras's own loop. `gradient_tape` is the "MNIST models from scratch"
+loop: a shuffled `tf.data` pipeline and a `tf.function` step with an explicit
+`GradientTape`. Both feed the same callbacks (CSVLogger for the history file,
+one log line per epoch, a stop on a NaN or infinite loss), so both produce
+the same outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from stages.cli import UserError
+from stages.params import ModelSpec
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One line per epoch, so `dvc repro` output stays readable in logs and CI."""
+
+    def __init__(self, name: str, epochs: int) -> None:
+        super().__init__()
+        self.name, self.epochs, self.started = name, epochs, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        figures = " ".join(f"{key} {float(value):.4f}" for key, value in sorted(logs.items()))
+        print(f"train@{self.name} epoch {epoch + 1}/{self.epochs}: {figures} "
+              f"({time.perf_counter() - self.started:.1f}s)", flush=True)
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite batch loss and remember where it was."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch, self.where = 0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss) and self.where is None:
+            self.where = f"loss became {loss} in epoch {self.epoch + 1}, batch {batch + 1}"
+            self.model.stop_training = True
+
+
+def summary_text(model: keras.Model) -> str:
+    """The model summary Keras prints, as plain text."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line), line_length=90)
+    return "\n".join(lines)
+
+
+def train(model: keras.Model, spec: ModelSpec, data: dict, seed: int, history_csv: Path
+          ) -> int:
+    """Train with the spec's loop; return epochs run. Raises UserError on divergence."""
+    (x_train, y_train), (x_val, y_val) = data["train"], data["validation"]
+    if spec.one_hot:
+        y_train, y_val = (keras.utils.to_categorical(y, 10) for y in (y_train, y_val))
+    divergence = StopOnDivergence()
+    callbacks = [keras.callbacks.CSVLogger(str(history_csv)), divergence,
+                 EpochLog(spec.name, spec.epochs)]
+    if spec.loop == "fit":
+        history = model.fit(x_train, y_train, batch_size=spec.batch_size, epochs=spec.epochs,
+                            validation_data=(x_val, y_val), shuffle=True, callbacks=callbacks,
+                            verbose=1 if sys.stdout.isatty() else 0)
+        epochs_run = len(history.epoch)
+    else:
+        epochs_run = _gradient_tape(model, spec, (x_train, y_train), (x_val, y_val), seed,
+                                    keras.callbacks.CallbackList(callbacks, model=model))
+    if divergence.where:
+        raise UserError(f"model {spec.name} diverged: {divergence.where}. Lower the learning "
+                        f"rate in models.{spec.name}.optimizer or check the data; "
+                        "no model was saved")
+    return epochs_run
+
+
+def _gradient_tape(model: keras.Model, spec: ModelSpec, train: tuple, val: tuple,
+                   seed: int, callbacks: keras.callbacks.CallbackList) -> int:
+    """The tutorials' custom loop, reporting to the same callbacks as `fit`."""
+    accuracy_class = (keras.metrics.CategoricalAccuracy if spec.one_hot
+                      else keras.metrics.SparseCategoricalAccuracy)
+    metrics = {"loss": keras.metrics.Mean(), "accuracy": accuracy_class(),
+               "val_loss": keras.metrics.Mean(), "val_accuracy": accuracy_class()}
+    loss_fn, optimizer = model.loss, model.optimizer
+
+    @tf.function
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            outputs = model(x, training=True)
+            loss = loss_fn(y, outputs)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        metrics["loss"].update_state(loss)
+        metrics["accuracy"].update_state(y, outputs)
+        return loss
+
+    @tf.function
+    def val_step(x, y):
+        outputs = model(x, training=False)
+        metrics["val_loss"].update_state(loss_fn(y, outputs))
+        metrics["val_accuracy"].update_state(y, outputs)
+
+    batches = (tf.data.Dataset.from_tensor_slices(train)
+               .shuffle(spec.shuffle_buffer, seed=seed).batch(spec.batch_size))
+    val_batches = tf.data.Dataset.from_tensor_slices(val).batch(spec.batch_size)
+    callbacks.on_train_begin()
+    epoch = -1
+    for epoch in range(spec.epochs):
+        callbacks.on_epoch_begin(epoch)
+        for metric in metrics.values():
+            metric.reset_state()
+        for step, (x, y) in enumerate(batches):
+            callbacks.on_train_batch_end(step, {"loss": float(train_step(x, y))})
+            if model.stop_training:
+                break
+        for x, y in val_batches:
+            val_step(x, y)
+        callbacks.on_epoch_end(epoch, {k: float(m.result()) for k, m in metrics.items()})
+        if model.stop_training:
+            break
+    callbacks.on_train_end()
+    return epoch + 1
+
+

@@ -1,0 +1,64 @@
+"""Stage `report`: the leaderboard of the zoo.
+
+Reads every model's test and training metrics and writes
+`metrics/summary.json`, `reports/leaderboard.md` (a GitHub-ready table, the
+comment CI posts on pull requests) and `plots/leaderboard.png` (accuracy
+against training time).
+"""
+
+from __future__ import annotations
+
+from stages import params, paths, plotting
+from stages.cli import run
+from stages.dataio import atomic_output, read_json, write_json
+
+COLUMNS = ("rank", "model", "tutorial", "params", "epochs", "train s", "test accuracy",
+           "test loss", "macro F1", "tutorial reports")
+
+
+def collect(config: params.Params) -> list[dict]:
+    """One row per model, best test accuracy first (ties by name)."""
+    rows = []
+    for name, spec in config.models.items():
+        test, train = read_json(paths.test_metrics(name)), read_json(paths.train_metrics(name))
+        rows.append({
+            "model": name, "tutorial": spec.tutorial,
+            "tutorial_accuracy": spec.tutorial_accuracy,
+            "trainable_params": test["trainable_params"], "epochs": test["epochs"],
+            "train_seconds": train["train_seconds"],
+            "test_accuracy": test["test_accuracy"], "test_loss": test["test_loss"],
+            "macro_f1": test["macro_f1"],
+        })
+    return sorted(rows, key=lambda row: (-row["test_accuracy"], row["model"]))
+
+
+def markdown(rows: list[dict]) -> str:
+    """The leaderboard as a Markdown table that reads well on GitHub."""
+    lines = ["## mnist-zoo leaderboard", "",
+             "Test-set scores of every model, best first. *Tutorial reports* is the "
+             "accuracy the source tutorial quotes on real MNIST.", "",
+             "| " + " | ".join(COLUMNS) + " |",
+             "|" + "|".join(["---:", ":---", ":---"] + ["---:"] * 6 + ["---:"]) + "|"]
+    for rank, row in enumerate(rows, start=1):
+        cells = (rank, f"`{row['model']}`", row["tutorial"], f"{row['trainable_params']:,}",
+                 row["epochs"], f"{row['train_seconds']:.1f}",
+                 f"**{100 * row['test_accuracy']:.2f}%**", f"{row['test_loss']:.4f}",
+                 f"{row['macro_f1']:.4f}", row["tutorial_accuracy"] or "n/a")
+        lines.append("| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Write the summary JSON, the Markdown leaderboard and its plot."""
+    rows = collect(params.load())
+    write_json(paths.SUMMARY, {"best_model": rows[0]["model"],
+                               "best_test_accuracy": rows[0]["test_accuracy"],
+                               "leaderboard": rows})
+    with atomic_output(paths.LEADERBOARD) as tmp:
+        tmp.write_text(markdown(rows))
+    plotting.leaderboard(paths.LEADERBOARD_PLOT, rows)
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    run(main)
