@@ -149,6 +149,9 @@ def _check_prepare(prepare: Any) -> dict:
 
 def _class_and_args(entry: Any, path: str, allowed: frozenset, what: str) -> tuple[str, dict]:
     """Parse `Name`, or `{Name: {arg: value}}`, against an allow-list."""
+    if _mentions_module(entry):
+        raise UserError(f"params.yaml: {path} has a 'module:' entry; only Keras built-in "
+                        f"{what}s are allowed: {', '.join(sorted(allowed))}")
     if isinstance(entry, str):
         name, args = entry, {}
     elif isinstance(entry, dict) and len(entry) == 1:
@@ -157,10 +160,6 @@ def _class_and_args(entry: Any, path: str, allowed: frozenset, what: str) -> tup
     else:
         raise UserError(f"params.yaml: {path} must be a {what} name or a one-key mapping "
                         f"{{Name: {{argument: value}}}}, got {entry!r}")
-    if isinstance(entry, dict) and ("module" in entry or (isinstance(args, dict)
-                                                          and "module" in args)):
-        raise UserError(f"params.yaml: {path} has a 'module:' entry; only Keras built-in "
-                        f"{what}s are allowed: {', '.join(sorted(allowed))}")
     if isinstance(name, str) and DOTTED_PATH.match(name):
         raise UserError(f"params.yaml: {path} names {name!r}, a dotted import path; only "
                         f"Keras built-in {what}s are allowed (for example "
@@ -174,6 +173,15 @@ def _class_and_args(entry: Any, path: str, allowed: frozenset, what: str) -> tup
     for key, value in args.items():
         _check_plain(value, f"{path}.{name}.{key}")
     return name, dict(args)
+
+
+def _mentions_module(node: Any) -> bool:
+    """True if a `module:` key (Keras's import-path hook) appears at any depth."""
+    if isinstance(node, dict):
+        return "module" in node or any(_mentions_module(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions_module(v) for v in node)
+    return False
 
 
 def _check_plain(value: Any, path: str) -> None:

@@ -40,7 +40,12 @@ def _construct(namespace, name: str, args: dict, where: str):
 
 
 def build(spec: ModelSpec, seed: int, steps_per_execution: int = 1) -> keras.Model:
-    """A compiled model for `spec`, seeded right before its weights are made."""
+    """A compiled model for `spec`, seeded right before its weights are made.
+
+    Clearing the session first resets Keras's layer-name counters, so the saved
+    config is the same whether the model is the first built in a process or not.
+    """
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     layers = [_construct(keras.layers, name, args, f"models.{spec.name}.layers[{i}]")
               for i, (name, args) in enumerate(spec.layers)]
