@@ -62,8 +62,9 @@ class Server:
 
 def run(args, cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     """Run a command with the harness environment, capturing text output."""
-    result = subprocess.run([str(a) for a in args], cwd=cwd, env=ENV, text=True,
-                            capture_output=True, **kwargs)
+    kwargs.setdefault("env", ENV)
+    result = subprocess.run([str(a) for a in args], cwd=cwd, text=True, capture_output=True,
+                            **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} exited {result.returncode}\n"
                              f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}")
@@ -143,3 +144,9 @@ class Project:
 
     def read_json(self, relative: str) -> dict:
         return json.loads((self.path / relative).read_text())
+
+
+def run_module(cwd: Path, *args, check: bool = False) -> subprocess.CompletedProcess:
+    """`python -m <args>` in `cwd` with this checkout's `stages` importable."""
+    return run([sys.executable, "-m", *args], cwd, check=check,
+               env={**ENV, "PYTHONPATH": str(ROOT)}, timeout=300)

@@ -62,7 +62,7 @@ def test_load_npz_names_missing_arrays_and_corrupt_files(tmp_path):
     with pytest.raises(UserError, match="lacks array"):
         load_npz(tmp_path / "a.npz", ("x", "y"))
     (tmp_path / "b.npz").write_bytes((tmp_path / "a.npz").read_bytes()[:40])
-    with pytest.raises(UserError, match="truncated or corrupt|not a readable"):
+    with pytest.raises(UserError, match=r"truncated or corrupt|not a readable"):
         load_npz(tmp_path / "b.npz", ("x",))
 
 
@@ -80,7 +80,7 @@ def test_fetch_verifies_the_checksum(mirror):
     out = io.BytesIO()
     download.fetch(mirror["npz_url"], out, mirror["npz_sha256"], timeout=5, retries=0)
     assert hashlib.sha256(out.getvalue()).hexdigest() == mirror["npz_sha256"]
-    with pytest.raises(UserError, match="checksum mismatch.*expected sha256 0{64}"):
+    with pytest.raises(UserError, match=r"checksum mismatch.*expected sha256 0{64}"):
         download.fetch(mirror["npz_url"], io.BytesIO(), "0" * 64, timeout=5, retries=0)
 
 
@@ -100,7 +100,8 @@ def test_download_idx_builds_the_keras_layout(mirror, scratch):
 
 
 def test_validate_refuses_wrong_layouts():
-    good = {"x_train": np.zeros((20, 28, 28), np.uint8), "y_train": np.arange(20, dtype=np.uint8) % 10,
+    good = {"x_train": np.zeros((20, 28, 28), np.uint8),
+            "y_train": np.arange(20, dtype=np.uint8) % 10,
             "x_test": np.zeros((5, 28, 28), np.uint8), "y_test": np.zeros(5, np.uint8)}
     mnist.validate(good, "good")
     for change, message in [({"y_train": np.full(20, 11, np.uint8)}, "labels must be 0-9"),

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from harness import ENV, ROOT
+from harness import ROOT, run_module
 from PIL import Image
 
 from stages import paths, predict, scoring
@@ -101,9 +99,7 @@ def test_predict_reads_an_inverted_off_centre_resized_png(trained, tmp_path, mon
         path = tmp_path / f"digit{index}.png"
         photo_of(np.uint8(np.rint(x[index, ..., 0] * 255))).save(path)
         images.append(path)
-    result = subprocess.run([sys.executable, "-m", "stages.predict", "--model", "simple_cnn",
-                             "--json", *images], cwd=trained, env={**ENV, "PYTHONPATH": str(ROOT)},
-                            capture_output=True, text=True, timeout=120)
+    result = run_module(trained, "stages.predict", "--model", "simple_cnn", "--json", *images)
     assert result.returncode == 0, result.stderr
     records = json.loads(result.stdout)
     predicted = [record["predicted"] for record in records]
@@ -122,10 +118,7 @@ def test_predict_frames_a_photo_like_the_training_data():
 
 
 def test_predict_test_index_reports_the_true_label(trained):
-    result = subprocess.run([sys.executable, "-m", "stages.predict", "--model", "quickstart",
-                             "--test-index", "3"], cwd=trained,
-                            env={**ENV, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-                            timeout=120)
+    result = run_module(trained, "stages.predict", "--model", "quickstart", "--test-index", "3")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("test image 3: ") and "(true label " in result.stdout
 
@@ -139,9 +132,7 @@ def test_predict_test_index_reports_the_true_label(trained):
 def test_predict_refuses_bad_input_with_one_message(trained, tmp_path, args, message):
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "params.yaml").write_text((trained / "params.yaml").read_text())
-    result = subprocess.run([sys.executable, "-m", "stages.predict", *args], cwd=tmp_path,
-                            env={**ENV, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-                            timeout=120)
+    result = run_module(tmp_path, "stages.predict", *args)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert message in result.stderr
 
@@ -150,8 +141,6 @@ def test_predict_refuses_an_untrained_model(tmp_path):
     (tmp_path / "digit.png").write_bytes(b"")
     Image.new("L", (28, 28)).save(tmp_path / "digit.png")
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
-    result = subprocess.run([sys.executable, "-m", "stages.predict", "--model", "cnn_sgd",
-                             "digit.png"], cwd=tmp_path, env={**ENV, "PYTHONPATH": str(ROOT)},
-                            capture_output=True, text=True, timeout=120)
+    result = run_module(tmp_path, "stages.predict", "--model", "cnn_sgd", "digit.png")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "models/cnn_sgd.keras does not exist: train it first" in result.stderr

@@ -4,13 +4,10 @@ path (with a "did you mean"), exit code 1, no traceback, and no training."""
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
-from harness import ENV, ROOT
+from harness import ROOT, run_module
 
 from stages import params
 from stages.cli import UserError
@@ -84,11 +81,6 @@ def test_unknown_model_name_suggests_a_near_one():
         params.validate(SHIPPED).model("quickstar")
 
 
-def run_stage(directory: Path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], cwd=directory, env={
-        **ENV, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.parametrize(("stage", "path", "value", "message"), [
     (("stages.train", "quickstart"), "models.quickstart.epochs", 0, "must be a positive integer"),
     (("stages.train", "quickstart"), "models.quickstart.layers.1", {"Lambda": {}}, "Lambda"),
@@ -98,7 +90,7 @@ def run_stage(directory: Path, *args) -> subprocess.CompletedProcess:
 ])
 def test_stage_cli_refuses_bad_params_cleanly(tmp_path, stage, path, value, message):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed(path, value)))
-    result = run_stage(tmp_path, *stage)
+    result = run_module(tmp_path, *stage)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -108,9 +100,9 @@ def test_stage_cli_refuses_bad_params_cleanly(tmp_path, stage, path, value, mess
 
 def test_stage_cli_refuses_unknown_model_and_malformed_yaml(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(SHIPPED))
-    result = run_stage(tmp_path, "stages.train", "lenet")
+    result = run_module(tmp_path, "stages.train", "lenet")
     assert result.returncode == 1 and "unknown model 'lenet'" in result.stderr
     (tmp_path / "params.yaml").write_text("models: [unclosed\n")
-    result = run_stage(tmp_path, "stages.train", "quickstart")
+    result = run_module(tmp_path, "stages.train", "quickstart")
     assert result.returncode == 1 and "not valid YAML" in result.stderr
     assert "Traceback" not in result.stderr
