@@ -234,7 +234,8 @@ def _canonical(entry: Any, allowed: frozenset) -> Any:
 
 def validate(raw: Any) -> Params:
     """Validate a parsed params mapping; raise UserError on the first problem."""
-    _check_keys(raw, "(top level)", {"seed", "data", "prepare", "train", "evaluate", "models"})
+    _check_keys(raw, "(top level)", {"seed", "data", "prepare", "train", "evaluate", "models"},
+                {"notes"})
     _check_keys(raw["train"], "train", {"steps_per_execution"})
     _positive_int(raw["train"]["steps_per_execution"], "train.steps_per_execution")
     _check_keys(raw["evaluate"], "evaluate", {"batch_size"})
