@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT, Project, Server, sha256
 
+from harness import ROOT, Project, Server, sha256
 from stages import mnist
 from stages.dataio import save_npz
 from stages.synthetic import make_dataset

@@ -11,8 +11,8 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from harness import Project, QuietHandler, Server, run_module, sha256
 
+from harness import Project, QuietHandler, Server, run_module, sha256
 from stages import mnist
 from stages.dataio import load_npz
 

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from harness import ROOT, run_module
 from PIL import Image
 
+from harness import ROOT, run_module
 from stages import paths, predict, scoring
 from stages.dataio import load_prepared
 

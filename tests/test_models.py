@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 import pytest
 import yaml
-from harness import ROOT
 
+from harness import ROOT
 from stages import params, paths, train
 from stages.cli import UserError
 

@@ -7,8 +7,8 @@ import copy
 
 import pytest
 import yaml
-from harness import ROOT, run_module
 
+from harness import ROOT, run_module
 from stages import params
 from stages.cli import UserError
 
