@@ -61,15 +61,18 @@ def summary_text(model: keras.Model) -> str:
     return "\n".join(lines)
 
 
-def train(model: keras.Model, spec: ModelSpec, data: dict, seed: int, history_csv: Path
-          ) -> int:
-    """Train with the spec's loop; return epochs run. Raises UserError on divergence."""
+def train(model: keras.Model, spec: ModelSpec, data: dict, seed: int, history_csv: Path,
+          extra_callbacks: tuple[keras.callbacks.Callback, ...] = ()) -> int:
+    """Train with the spec's loop; return epochs run. Raises UserError on divergence.
+
+    `extra_callbacks` lets benchmarks observe training without changing it.
+    """
     (x_train, y_train), (x_val, y_val) = data["train"], data["validation"]
     if spec.one_hot:
         y_train, y_val = (keras.utils.to_categorical(y, 10) for y in (y_train, y_val))
     divergence = StopOnDivergence()
     callbacks = [keras.callbacks.CSVLogger(str(history_csv)), divergence,
-                 EpochLog(spec.name, spec.epochs)]
+                 EpochLog(spec.name, spec.epochs), *extra_callbacks]
     if spec.loop == "fit":
         history = model.fit(x_train, y_train, batch_size=spec.batch_size, epochs=spec.epochs,
                             validation_data=(x_val, y_val), shuffle=True, callbacks=callbacks,

@@ -132,3 +132,17 @@ def test_scale_adds_the_channel_axis_and_keeps_intensities_exact():
     assert scaled.dtype == np.float32 and scaled.shape == (1, 28, 28, 1)
     assert scaled.min() == 0 and scaled.max() == 1
     np.testing.assert_array_equal(np.rint(scaled[0, 6:22, 6:22, 0] * 255), images[0])
+
+
+def test_atomic_output_gives_ordinary_file_permissions(tmp_path):
+    with atomic_output(tmp_path / "out.txt") as tmp:
+        tmp.write_text("done")
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,93 @@
+"""Seconds per epoch: the train stage's loop vs a plain `model.fit` script.
+
+    .venv/bin/python benchmarks/train_speed.py [--train 6000] [--epochs 3]
+
+Both sides train the same model (built from params.yaml) on the same synthetic
+arrays with the same batch size and validation split. "stage" is
+`stages.fitting.train` with its callbacks (CSV history, NaN guard, epoch log),
+which for gradient_tape models is the tutorials' custom loop; "plain" is
+`model.fit(x, y, validation_data=..., verbose=0)`. Prints the median seconds
+per epoch, leaving out the first epoch (graph tracing), and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import keras  # noqa: E402
+
+from stages import fitting, params, prepare, zoo  # noqa: E402
+from stages.synthetic import make_dataset  # noqa: E402
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of each epoch after the first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.started)
+
+    def per_epoch(self) -> float:
+        return statistics.median(self.seconds[1:] or self.seconds)
+
+
+def stage_seconds(spec, data, seed) -> float:
+    timer = EpochTimer()
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        fitting.train(zoo.build(spec, seed), spec, data, seed, Path(tmp) / "history.csv",
+                      extra_callbacks=(timer,))
+    return timer.per_epoch()
+
+
+def plain_seconds(spec, data, seed) -> float:
+    timer = EpochTimer()
+    (x, y), (x_val, y_val) = data["train"], data["validation"]
+    if spec.one_hot:
+        y, y_val = keras.utils.to_categorical(y, 10), keras.utils.to_categorical(y_val, 10)
+    zoo.build(spec, seed).fit(x, y, batch_size=spec.batch_size, epochs=spec.epochs,
+                              validation_data=(x_val, y_val), verbose=0, callbacks=[timer])
+    return timer.per_epoch()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", type=int, default=6000)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    config = params.load(ROOT / "params.yaml")
+    raw = make_dataset(args.train, 10, seed=0)
+    train_idx, val_idx = prepare.stratified_split(raw["y_train"], 0.1, 0)
+    x = prepare.scale(raw["x_train"])
+    data = {"train": (x[train_idx], raw["y_train"][train_idx]),
+            "validation": (x[val_idx], raw["y_train"][val_idx])}
+    print(f"{len(train_idx)} training + {len(val_idx)} validation images, {args.epochs} "
+          f"epochs, {os.cpu_count()} CPU cores; median s/epoch after the first\n")
+    print(f"{'model':13} {'loop':14} {'stage s/epoch':>13} {'plain fit':>10} {'ratio':>6}")
+    for name, spec in config.models.items():
+        spec = dataclasses.replace(spec, epochs=args.epochs)
+        stage, plain = stage_seconds(spec, data, config.seed), plain_seconds(spec, data,
+                                                                             config.seed)
+        print(f"{name:13} {spec.loop:14} {stage:13.2f} {plain:10.2f} {stage / plain:6.2f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
