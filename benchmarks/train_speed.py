@@ -4,8 +4,9 @@
 
 Both sides train the same model (built from params.yaml) on the same synthetic
 arrays with the same batch size and validation split. "stage" is
-`stages.fitting.train` with its callbacks (CSV history, NaN guard, epoch log),
-which for gradient_tape models is the tutorials' custom loop; "plain" is
+`stages.fitting.train` with its callbacks (CSV history, NaN guard, epoch log)
+and params.yaml's `train.steps_per_execution`; for gradient_tape models that is
+the tutorials' custom loop. "plain" is Keras defaults:
 `model.fit(x, y, validation_data=..., verbose=0)`. Prints the median seconds
 per epoch, leaving out the first epoch (graph tracing), and the ratio.
 """
@@ -49,10 +50,11 @@ class EpochTimer(keras.callbacks.Callback):
         return statistics.median(self.seconds[1:] or self.seconds)
 
 
-def stage_seconds(spec, data, seed) -> float:
+def stage_seconds(spec, data, seed, steps_per_execution) -> float:
     timer = EpochTimer()
+    model = zoo.build(spec, seed, steps_per_execution)
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-        fitting.train(zoo.build(spec, seed), spec, data, seed, Path(tmp) / "history.csv",
+        fitting.train(model, spec, data, seed, Path(tmp) / "history.csv",
                       extra_callbacks=(timer,))
     return timer.per_epoch()
 
@@ -70,7 +72,7 @@ def plain_seconds(spec, data, seed) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train", type=int, default=6000)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
     config = params.load(ROOT / "params.yaml")
     raw = make_dataset(args.train, 10, seed=0)
@@ -83,8 +85,8 @@ def main() -> None:
     print(f"{'model':13} {'loop':14} {'stage s/epoch':>13} {'plain fit':>10} {'ratio':>6}")
     for name, spec in config.models.items():
         spec = dataclasses.replace(spec, epochs=args.epochs)
-        stage, plain = stage_seconds(spec, data, config.seed), plain_seconds(spec, data,
-                                                                             config.seed)
+        stage = stage_seconds(spec, data, config.seed, config.train["steps_per_execution"])
+        plain = plain_seconds(spec, data, config.seed)
         print(f"{name:13} {spec.loop:14} {stage:13.2f} {plain:10.2f} {stage / plain:6.2f}",
               flush=True)
 

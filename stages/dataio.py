@@ -95,9 +95,10 @@ def load_prepared(split: str) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(x).all():
         raise UserError(f"{path}: images contain NaN or infinite values; "
                         "rerun `dvc repro prepare` from a valid raw file")
-    if (x.size and (x.min() < 0 or x.max() > 1)) or (y.size and y.max() > 9):
-        raise UserError(f"{path}: pixels must be in [0, 1] and labels 0-9; "
-                        "rerun `dvc repro prepare`")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise UserError(f"{path}: pixels must be in [0, 1]; rerun `dvc repro prepare`")
+    if y.size and y.max() > 9:
+        raise UserError(f"{path}: labels must be 0-9; rerun `dvc repro prepare`")
     return x, y
 
 
