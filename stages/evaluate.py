@@ -21,14 +21,17 @@ from stages.cli import run
 from stages.dataio import atomic_output, load_prepared, write_json
 
 
-def throughput(model, x: np.ndarray, batch_size: int) -> float:
-    """Test images per second at the evaluation batch size, after a warm-up call."""
+def timed_probabilities(model, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
+    """Class probabilities for `x`, and test images per second at `batch_size`.
+
+    One warm-up batch first, so graph tracing is not counted as inference time.
+    """
     from stages import zoo
 
     zoo.predict_proba(model, x[:batch_size], batch_size)
     started = time.perf_counter()
-    zoo.predict_proba(model, x, batch_size)
-    return len(x) / (time.perf_counter() - started)
+    probabilities = zoo.predict_proba(model, x, batch_size)
+    return probabilities, len(x) / (time.perf_counter() - started)
 
 
 def write_confusion_csv(path: Path, actual: np.ndarray, predicted: np.ndarray) -> None:
@@ -62,8 +65,8 @@ def main(argv: list[str] | None = None) -> None:
 
     model = zoo.load(paths.model(name))
     x_test, y_test = load_prepared("test")
-    batch_size = config.evaluate["batch_size"]
-    probabilities = zoo.predict_proba(model, x_test, batch_size)
+    probabilities, images_per_second = timed_probabilities(model, x_test,
+                                                           config.evaluate["batch_size"])
     predicted = probabilities.argmax(axis=1)
     matrix = scoring.confusion_matrix(y_test, predicted)
     write_json(paths.test_metrics(name), {
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         "macro_f1": round(scoring.macro_f1(matrix), 6),
         "trainable_params": zoo.trainable_params(model),
         "epochs": spec.epochs,
-        "test_images_per_second": round(throughput(model, x_test, batch_size), 1),
+        "test_images_per_second": round(images_per_second, 1),
     })
     write_json(paths.per_class(name), scoring.per_class(matrix))
     write_confusion_csv(paths.plot(name, "confusion.csv"), y_test, predicted)
