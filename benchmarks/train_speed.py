@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 
-from stages import fitting, params, prepare, zoo  # noqa: E402
+from stages import fitting, mnist, params, prepare, zoo  # noqa: E402
 from stages.synthetic import make_dataset  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def main() -> None:
     config = params.load(ROOT / "params.yaml")
     raw = make_dataset(args.train, 10, seed=0)
     train_idx, val_idx = prepare.stratified_split(raw["y_train"], 0.1, 0)
-    x = prepare.scale(raw["x_train"])
+    x = mnist.scale(raw["x_train"])
     data = {"train": (x[train_idx], raw["y_train"][train_idx]),
             "validation": (x[val_idx], raw["y_train"][val_idx])}
     print(f"{len(train_idx)} training + {len(val_idx)} validation images, {args.epochs} "

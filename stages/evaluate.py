@@ -68,9 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     probabilities, images_per_second = timed_probabilities(model, x_test,
                                                            config.evaluate["batch_size"])
     predicted = probabilities.argmax(axis=1)
+    accuracy = float(np.mean(predicted == y_test))
     matrix = scoring.confusion_matrix(y_test, predicted)
     write_json(paths.test_metrics(name), {
-        "test_accuracy": round(float(np.mean(predicted == y_test)), 6),
+        "test_accuracy": round(accuracy, 6),
         "test_loss": round(scoring.cross_entropy(probabilities, y_test), 6),
         "macro_f1": round(scoring.macro_f1(matrix), 6),
         "trainable_params": zoo.trainable_params(model),
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     write_confusion_csv(paths.plot(name, "confusion.csv"), y_test, predicted)
     plotting.confusion(paths.plot(name, "confusion.png"), matrix, f"{name}: test confusion")
     prediction_grid(paths.plot(name, "predictions.png"), x_test, y_test, predicted)
-    print(f"evaluate@{name}: test accuracy {np.mean(predicted == y_test):.4f}")
+    print(f"evaluate@{name}: test accuracy {accuracy:.4f}")
 
 
 if __name__ == "__main__":

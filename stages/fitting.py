@@ -38,7 +38,8 @@ class EpochLog(keras.callbacks.Callback):
 
 
 class StopOnDivergence(keras.callbacks.Callback):
-    """Stop at the first NaN or infinite batch loss and remember where it was."""
+    """Stop at the first NaN or infinite figure (a batch's loss, or an epoch's
+    training and validation scores) and remember where it was."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -48,9 +49,18 @@ class StopOnDivergence(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = float((logs or {}).get("loss", 0.0))
-        if not math.isfinite(loss) and self.where is None:
-            self.where = f"loss became {loss} in epoch {self.epoch + 1}, batch {batch + 1}"
+        self._check({"loss": (logs or {}).get("loss", 0.0)},
+                    f"epoch {self.epoch + 1}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs or {}, f"epoch {epoch + 1}")
+
+    def _check(self, figures: dict, place: str) -> None:
+        bad = {key: float(value) for key, value in figures.items()
+               if not math.isfinite(float(value))}
+        if bad and self.where is None:
+            key, value = next(iter(bad.items()))
+            self.where = f"{key} became {value} in {place}"
             self.model.stop_training = True
 
 

@@ -26,6 +26,15 @@ IDX_FILES = {
 }
 
 
+def scale(images: np.ndarray) -> np.ndarray:
+    """uint8 intensities -> float32 in [0, 1] with a channel axis: (..., 28, 28, 1).
+
+    The one conversion from MNIST bytes to model input: `prepare` caches it,
+    `predict` applies it to users' images.
+    """
+    return (images.astype(np.float32) / 255.0)[..., np.newaxis]
+
+
 def validate(arrays: dict[str, np.ndarray], source: str) -> None:
     """Raise UserError unless `arrays` is a Keras-layout MNIST dataset."""
     for split in ("train", "test"):

@@ -31,10 +31,7 @@ ALLOWED_LAYERS = frozenset({
 ALLOWED_OPTIMIZERS = frozenset({
     "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "SGD",
 })
-ALLOWED_LOSSES = frozenset({
-    "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-    "categorical_crossentropy", "sparse_categorical_crossentropy",
-})
+ALLOWED_LOSSES = frozenset({"CategoricalCrossentropy", "SparseCategoricalCrossentropy"})
 LOOPS = ("fit", "gradient_tape")
 DOTTED_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -58,7 +55,7 @@ class ModelSpec:
     @property
     def one_hot(self) -> bool:
         """Categorical (not sparse) cross-entropy wants one-hot labels."""
-        return self.loss[0].lower().replace("_", "") == "categoricalcrossentropy"
+        return self.loss[0] == "CategoricalCrossentropy"
 
 
 @dataclass(frozen=True)
@@ -164,6 +161,7 @@ def _class_and_args(entry: Any, path: str, allowed: frozenset, what: str) -> tup
         raise UserError(f"params.yaml: {path} names {name!r}, a dotted import path; only "
                         f"Keras built-in {what}s are allowed (for example "
                         f"{name.rsplit('.', 1)[-1]!r} if it is one)")
+    name = _canonical(name, allowed)
     if name not in allowed:
         hint = " (Lambda layers run arbitrary code)" if name == "Lambda" else ""
         raise UserError(f"params.yaml: {path}: {name!r} is not an allowed {what}{hint}"
@@ -214,8 +212,8 @@ def _check_model(name: str, block: Any) -> ModelSpec:
         tutorial_accuracy=str(block.get("tutorial_accuracy", "")),
         layers=tuple(_class_and_args(layer, f"{path}.layers[{i}]", ALLOWED_LAYERS, "layer")
                      for i, layer in enumerate(layers)),
-        optimizer=_class_and_args(_canonical(block["optimizer"], ALLOWED_OPTIMIZERS),
-                                  f"{path}.optimizer", ALLOWED_OPTIMIZERS, "optimizer"),
+        optimizer=_class_and_args(block["optimizer"], f"{path}.optimizer",
+                                  ALLOWED_OPTIMIZERS, "optimizer"),
         loss=_class_and_args(block["loss"], f"{path}.loss", ALLOWED_LOSSES, "loss"),
         batch_size=_positive_int(block["batch_size"], f"{path}.batch_size"),
         epochs=_positive_int(block["epochs"], f"{path}.epochs"),
@@ -225,11 +223,16 @@ def _check_model(name: str, block: Any) -> ModelSpec:
     )
 
 
-def _canonical(entry: Any, allowed: frozenset) -> Any:
-    """Accept Keras's lower-case optimizer strings ('adam', 'rmsprop')."""
-    if isinstance(entry, str):
-        return next((name for name in allowed if name.lower() == entry.lower()), entry)
-    return entry
+def _canonical(name: Any, allowed: frozenset) -> Any:
+    """The allowed class name Keras's other spellings stand for: 'adam' -> 'Adam',
+    'categorical_crossentropy' -> 'CategoricalCrossentropy'. Resolved here, once,
+    so the rest of the code only ever sees class names."""
+    def folded(text: str) -> str:
+        return text.replace("_", "").lower()
+
+    if not isinstance(name, str):
+        return name
+    return next((known for known in allowed if folded(known) == folded(name)), name)
 
 
 def validate(raw: Any) -> Params:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from stages import params, paths
+from stages import mnist, params, paths
 from stages.cli import UserError, run
 from stages.dataio import load_prepared
 from stages.digits import to_mnist_frame
@@ -45,7 +45,7 @@ def to_model_input(gray: np.ndarray) -> np.ndarray:
     if np.median(_border(gray)) > 0.5:  # light paper: make the ink the bright part
         gray = 1.0 - gray
     gray = np.clip(gray - np.median(_border(gray)), 0, 1)  # paper grey -> black
-    return (to_mnist_frame(gray).astype(np.float32) / 255)[..., np.newaxis]
+    return mnist.scale(to_mnist_frame(gray))
 
 
 def main(argv: list[str] | None = None) -> None:

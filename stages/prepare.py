@@ -15,11 +15,6 @@ from stages.cli import run
 from stages.dataio import load_npz, save_npz, write_json
 
 
-def scale(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]."""
-    return (images.astype(np.float32) / 255.0)[..., np.newaxis]
-
-
 def stratified_split(labels: np.ndarray, fraction: float, seed: int
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, validation): `fraction` of each class held out, seeded."""
@@ -54,11 +49,11 @@ def main() -> None:
         "test": (raw["x_test"], raw["y_test"]),
     }
     for name, (images, labels) in splits.items():
-        save_npz(paths.prepared(name), {"x": scale(images), "y": labels})
+        save_npz(paths.prepared(name), {"x": mnist.scale(images), "y": labels})
         print(f"prepare: {name}: {len(labels)} examples")
     write_json(paths.DATA_METRICS, {name: split_counts(y) for name, (_, y) in splits.items()})
     images, labels = splits["train"]
-    plotting.digit_grid(paths.SAMPLES_PLOT, scale(images[:40]), [str(y) for y in labels[:40]])
+    plotting.digit_grid(paths.SAMPLES_PLOT, mnist.scale(images[:40]), [str(y) for y in labels[:40]])
 
 
 if __name__ == "__main__":

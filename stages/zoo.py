@@ -25,10 +25,6 @@ from stages.dataio import FIXED_ZIP_TIME, atomic_output
 from stages.params import ALLOWED_LAYERS, ModelSpec
 
 INPUT_SHAPE = (28, 28, 1)
-LOSS_CLASSES = {
-    "categorical_crossentropy": "CategoricalCrossentropy",
-    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
-}
 
 
 def _construct(namespace, name: str, args: dict, where: str):
@@ -54,12 +50,9 @@ def build(spec: ModelSpec, seed: int, steps_per_execution: int = 1) -> keras.Mod
     except (TypeError, ValueError) as error:
         raise UserError(f"params.yaml: models.{spec.name}.layers do not fit together on "
                         f"28x28x1 input: {error}") from None
-    loss_name, loss_args = spec.loss
     model.compile(
-        optimizer=_construct(keras.optimizers, spec.optimizer[0], spec.optimizer[1],
-                             f"models.{spec.name}.optimizer"),
-        loss=_construct(keras.losses, LOSS_CLASSES.get(loss_name, loss_name), loss_args,
-                        f"models.{spec.name}.loss"),
+        optimizer=_construct(keras.optimizers, *spec.optimizer, f"models.{spec.name}.optimizer"),
+        loss=_construct(keras.losses, *spec.loss, f"models.{spec.name}.loss"),
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
     )

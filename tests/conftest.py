@@ -3,15 +3,15 @@ and end-to-end DVC projects (see harness.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from harness import ROOT, Project, Server, sha256
+from harness import MODELS, ROOT, Project, Server, sha256
 from stages import mnist
 from stages.dataio import save_npz
 from stages.synthetic import make_dataset
@@ -70,14 +70,10 @@ def workspace(tmp_path_factory) -> Path:
         block["epochs"] = 1
     (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     save_npz(directory / "data/raw/mnist.npz", make_dataset(3000, 500, seed=2))
-    previous = os.getcwd()
-    os.chdir(directory)
-    try:
-        from stages import prepare
+    from stages import prepare
 
+    with contextlib.chdir(directory):
         prepare.main()
-    finally:
-        os.chdir(previous)
     return directory
 
 
@@ -100,15 +96,11 @@ def scratch(tmp_path, monkeypatch) -> Path:
 def trained(workspace) -> Path:
     """The workspace after running train, evaluate and report for every model
     through the stages' real entry points (one epoch each)."""
-    from stages import evaluate, params, report, train
+    from stages import evaluate, report, train
 
-    previous = os.getcwd()
-    os.chdir(workspace)
-    try:
-        for name in params.load().models:
+    with contextlib.chdir(workspace):
+        for name in MODELS:
             train.main([name])
             evaluate.main([name])
         report.main()
-    finally:
-        os.chdir(previous)
     return workspace

@@ -20,8 +20,11 @@ from pathlib import Path
 
 import yaml
 
+from stages import params
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+MODELS = list(params.load(ROOT / "params.yaml").models)
 PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore", ".dvc/config",
                  ".dvc/.gitignore", "stages")
 ENV = {
@@ -150,3 +153,23 @@ def run_module(cwd: Path, *args, check: bool = False) -> subprocess.CompletedPro
     """`python -m <args>` in `cwd` with this checkout's `stages` importable."""
     return run([sys.executable, "-m", *args], cwd, check=check,
                env={**ENV, "PYTHONPATH": str(ROOT)}, timeout=300)
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    """The `error: ...` lines a stage printed (DVC's own say `ERROR:`)."""
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def shipped_params_with(dotted: str, value) -> dict:
+    """The shipped params.yaml with one key changed (`...` deletes it). Path parts
+    that are digits index into lists: "models.quickstart.layers.1"."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if value is ...:
+        del node[leaf]
+    else:
+        node[int(leaf) if isinstance(node, list) else leaf] = value
+    return raw

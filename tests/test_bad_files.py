@@ -9,19 +9,15 @@ import zipfile
 
 import numpy as np
 import pytest
-import yaml
 
-from harness import ROOT
+from harness import shipped_params_with
 from stages import params, paths, train
 from stages.cli import UserError
 from stages.dataio import save_npz
 
-SHIPPED = yaml.safe_load((ROOT / "params.yaml").read_text())
-
 
 def spec_with_layers(layers: list) -> params.ModelSpec:
-    raw = json.loads(json.dumps(SHIPPED))
-    raw["models"]["quickstart"]["layers"] = layers
+    raw = shipped_params_with("models.quickstart.layers", layers)
     return params.validate(raw).model("quickstart")
 
 

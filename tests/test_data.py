@@ -128,7 +128,7 @@ def test_stratified_split_is_stratified_deterministic_and_disjoint():
 
 def test_scale_adds_the_channel_axis_and_keeps_intensities_exact():
     images = np.arange(256, dtype=np.uint8).reshape(1, 16, 16).repeat(1, 0)
-    scaled = prepare.scale(np.pad(images, ((0, 0), (6, 6), (6, 6))))
+    scaled = mnist.scale(np.pad(images, ((0, 0), (6, 6), (6, 6))))
     assert scaled.dtype == np.float32 and scaled.shape == (1, 28, 28, 1)
     assert scaled.min() == 0 and scaled.max() == 1
     np.testing.assert_array_equal(np.rint(scaled[0, 6:22, 6:22, 0] * 255), images[0])

@@ -6,11 +6,9 @@ import ast
 
 import yaml
 
-from harness import ROOT
-from stages import params
+from harness import MODELS, ROOT
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-MODELS = list(params.load(ROOT / "params.yaml").models)
 
 
 def imported_modules(module: str, seen: set[str] | None = None) -> set[str]:

@@ -3,8 +3,11 @@ every way a download can go wrong (one message, exit 1, no output)."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
 import json
+import shutil
 import time
 import zipfile
 from typing import ClassVar
@@ -12,15 +15,11 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from harness import Project, QuietHandler, Server, run_module, sha256
+from harness import Project, QuietHandler, Server, error_lines, run_module, sha256
 from stages import mnist
-from stages.dataio import load_npz
+from stages.dataio import load_npz, save_npz
 
 RAW = "data/raw/mnist.npz"
-
-
-def error_lines(result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
 def test_repro_downloads_and_prepares_from_http(project, mirror):
@@ -129,8 +128,6 @@ def bad_mirror(mirror):
 
 
 def checksum_of(name: str) -> str:
-    import hashlib
-
     return hashlib.sha256(Misbehaving.bodies[name]).hexdigest()
 
 
@@ -166,9 +163,6 @@ def test_bad_downloads_fail_with_one_message_and_no_output(scratch, bad_mirror, 
      "header says shape (999, 28, 28)"),
 ])
 def test_bad_idx_files_fail_with_one_message(scratch, mirror, tmp_path, corrupt, message):
-    import gzip
-    import shutil
-
     local = tmp_path / "idx"
     shutil.copytree(mirror["dir"], local)
     images = local / mnist.IDX_FILES["test_images"]
@@ -190,8 +184,6 @@ def test_prepare_refuses_bad_raw_data_and_keeps_earlier_outputs(project, mirror)
     arrays = load_npz(project.path / RAW, mnist.KEYS)
     arrays["y_train"] = arrays["y_train"].copy()
     arrays["y_train"][0] = 10
-    from stages.dataio import save_npz
-
     (project.path / RAW).unlink()
     save_npz(project.path / RAW, arrays)
     result = project.python("-m", "stages.prepare", check=False)

@@ -9,12 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import ROOT, run_module
+from harness import MODELS, ROOT, run_module
 from stages import paths, predict, scoring
 from stages.dataio import load_prepared
 
-MODELS = ["cnn_sgd", "mlp_dropout", "mlp_rmsprop", "quickstart", "simple_dense", "simple_cnn",
-          "embedding"]
 METRIC_KEYS = {"test_accuracy", "test_loss", "macro_f1", "trainable_params", "epochs",
                "test_images_per_second"}
 
@@ -138,7 +136,6 @@ def test_predict_refuses_bad_input_with_one_message(trained, tmp_path, args, mes
 
 
 def test_predict_refuses_an_untrained_model(tmp_path):
-    (tmp_path / "digit.png").write_bytes(b"")
     Image.new("L", (28, 28)).save(tmp_path / "digit.png")
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     result = run_module(tmp_path, "stages.predict", "--model", "cnn_sgd", "digit.png")

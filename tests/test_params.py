@@ -3,32 +3,15 @@ path (with a "did you mean"), exit code 1, no traceback, and no training."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import yaml
 
-from harness import ROOT, run_module
+from harness import ROOT, error_lines, run_module
+from harness import shipped_params_with as changed
 from stages import params
 from stages.cli import UserError
 
 SHIPPED = yaml.safe_load((ROOT / "params.yaml").read_text())
-
-
-def changed(path: str, value) -> dict:
-    """The shipped params with one dotted key set (or deleted for value=...)."""
-    raw = copy.deepcopy(SHIPPED)
-    *parents, leaf = path.split(".")
-    node = raw
-    for key in parents:
-        node = node[int(key)] if isinstance(node, list) else node[key]
-    if value is ...:
-        del node[leaf]
-    elif isinstance(node, list):
-        node[int(leaf)] = value
-    else:
-        node[leaf] = value
-    return raw
 
 
 def test_the_shipped_params_are_valid():
@@ -93,8 +76,8 @@ def test_stage_cli_refuses_bad_params_cleanly(tmp_path, stage, path, value, mess
     result = run_module(tmp_path, *stage)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and message in errors[0]
+    [error] = error_lines(result)
+    assert message in error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing written
 
 
@@ -106,3 +89,15 @@ def test_stage_cli_refuses_unknown_model_and_malformed_yaml(tmp_path):
     result = run_module(tmp_path, "stages.train", "quickstart")
     assert result.returncode == 1 and "not valid YAML" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_keras_spellings_resolve_to_class_names_in_one_place():
+    """'sgd', 'categorical_crossentropy' etc. become class names at validation, so the
+    model builder and the one-hot decision only ever see one spelling."""
+    cnn = params.validate(changed("models.cnn_sgd.optimizer", {"sgd": {"momentum": 0.5}}))
+    spec = cnn.model("cnn_sgd")
+    assert spec.optimizer == ("SGD", {"momentum": 0.5})
+    assert spec.loss == ("CategoricalCrossentropy", {}) and spec.one_hot
+    sparse = params.validate(changed("models.quickstart.loss", "sparse_categorical_crossentropy"))
+    assert sparse.model("quickstart").loss == ("SparseCategoricalCrossentropy", {})
+    assert not sparse.model("quickstart").one_hot
