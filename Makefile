@@ -2,7 +2,7 @@
 #   make pipeline   install into .venv and run the whole DVC pipeline (real MNIST)
 #   make test       install into .venv and run the test suite
 #   make demo       offline: the pipeline on synthetic digits, one epoch per model
-PYTHON ?= python3.11
+PYTHON ?= python$(shell cat .python-version)
 VENV := .venv
 BIN := $(VENV)/bin
 # Stage commands call `python`: put the venv first so they get its packages.
@@ -10,7 +10,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 SYNTHETIC := data/synthetic/mnist.npz
 
-.PHONY: install pipeline test lint demo
+.PHONY: install pipeline test lint demo schema
 
 $(BIN)/dvc: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: install
 
 lint: install
 	$(BIN)/ruff check stages tests
+
+# The JSON Schema editors read for params.yaml, from the models that validate it.
+schema: install
+	$(BIN)/python -m stages.params --schema > params.schema.json
 
 # An experiment (`dvc exp run -S ...`) over synthetic digits served from a local
 # path: no network, and params.yaml in git stays as it is.

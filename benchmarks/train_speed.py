@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import io
 import os
 import statistics
@@ -84,8 +83,8 @@ def main() -> None:
           f"epochs, {os.cpu_count()} CPU cores; median s/epoch after the first\n")
     print(f"{'model':13} {'loop':14} {'stage s/epoch':>13} {'plain fit':>10} {'ratio':>6}")
     for name, spec in config.models.items():
-        spec = dataclasses.replace(spec, epochs=args.epochs)
-        stage = stage_seconds(spec, data, config.seed, config.train["steps_per_execution"])
+        spec = spec.model_copy(update={"epochs": args.epochs})
+        stage = stage_seconds(spec, data, config.seed, config.train.steps_per_execution)
         plain = plain_seconds(spec, data, config.seed)
         print(f"{name:13} {spec.loop:14} {stage:13.2f} {plain:10.2f} {stage / plain:6.2f}",
               flush=True)

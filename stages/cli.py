@@ -2,13 +2,18 @@
 
 A stage raises `UserError` for anything the user can fix (bad params, a bad
 download, a missing input). `run` turns it into one line on stderr and exit
-code 1 instead of a traceback, so `dvc repro` output stays readable.
+code 1 instead of a traceback, so `dvc repro` output stays readable. Under
+DVC, which removed the stage's outputs before running it, the line ends with
+the commands that bring the last good ones back.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
+
+from stages import paths
 
 
 class UserError(Exception):
@@ -20,8 +25,21 @@ def run(main: Callable[[], None]) -> None:
     try:
         main()
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}{restore_hint(os.environ.get('DVC_STAGE'))}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted: no output was written", file=sys.stderr)
         sys.exit(130)
+
+
+def restore_hint(stage: str | None) -> str:
+    """How to get back the outputs DVC removed before running `stage`, or ''."""
+    cached, committed = paths.stage_outputs(stage) if stage else ([], [])
+    steps = [f"`dvc checkout {stage}` (from the DVC cache)"] if cached else []
+    if committed:
+        files = " ".join(str(path) for path in committed)
+        steps.append(f"`git checkout HEAD -- {files}` (committed metrics and plots)")
+    if not steps:
+        return ""
+    return (". DVC removed this stage's previous outputs before running it; get the last "
+            f"good ones back with {' and '.join(steps)}")

@@ -10,6 +10,7 @@ the current time), so the same arrays always give the same bytes.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import tempfile
@@ -114,3 +115,18 @@ def read_json(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise UserError(f"{path} does not exist: run `dvc repro` to make it")
     return json.loads(path.read_text())
+
+
+def read_history(path: str | os.PathLike) -> list[dict]:
+    """Rows of a per-epoch history CSV (Keras CSVLogger: epochs count from 0).
+
+    Every value is finite: `fitting.StopOnDivergence` stops training otherwise.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist: run `dvc repro` to make it")
+    with path.open(newline="") as handle:
+        rows = [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+    for row in rows:
+        row["epoch"] = int(row["epoch"])
+    return rows

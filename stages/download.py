@@ -105,22 +105,22 @@ def fetch(source: str, out: BinaryIO, sha256: str, timeout: float, retries: int)
                         "one pinned; for a mirror, set the matching checksum in params.yaml")
 
 
-def download_npz(data: dict) -> None:
+def download_npz(data: params.Data) -> None:
     """The Keras `.npz`: verified and validated, then moved into place as is."""
     with atomic_output(paths.RAW) as tmp:
         with tmp.open("wb") as out:
-            fetch(data["url"], out, data["sha256"], data["timeout_seconds"], data["retries"])
-        mnist.validate(load_npz(tmp, mnist.KEYS), data["url"])
+            fetch(data.url, out, data.sha256, data.timeout_seconds, data.retries)
+        mnist.validate(load_npz(tmp, mnist.KEYS), data.url)
 
 
-def download_idx(data: dict) -> None:
+def download_idx(data: params.Data) -> None:
     """The four IDX files: each verified, then converted to the Keras layout."""
-    base = data["url"] if data["url"].endswith("/") else data["url"] + "/"
+    base = data.url if data.url.endswith("/") else data.url + "/"
     blobs = {}
     for key, filename in mnist.IDX_FILES.items():
         buffer = io.BytesIO()
-        fetch(base + filename, buffer, data["idx_sha256"][key],
-              data["timeout_seconds"], data["retries"])
+        fetch(base + filename, buffer, getattr(data.idx_sha256, key),
+              data.timeout_seconds, data.retries)
         blobs[key] = buffer.getvalue()
     arrays = mnist.from_idx(blobs)
     mnist.validate(arrays, base)
@@ -130,8 +130,8 @@ def download_idx(data: dict) -> None:
 def main() -> None:
     """Fetch the configured source and write `data/raw/mnist.npz`."""
     data = params.load().data
-    print(f"download: {data['format']} from {data['url']}")
-    (download_npz if data["format"] == "npz" else download_idx)(data)
+    print(f"download: {data.format} from {data.url}")
+    (download_npz if data.format == "npz" else download_idx)(data)
     print(f"download: wrote {paths.RAW}")
 
 

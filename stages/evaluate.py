@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import params, paths, plotting, scoring
+from stages import environment, params, paths, plotting, scoring
 from stages.cli import run
-from stages.dataio import atomic_output, load_prepared, write_json
+from stages.dataio import atomic_output, load_prepared, read_json, write_json
 
 
 def timed_probabilities(model, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
@@ -61,12 +61,13 @@ def main(argv: list[str] | None = None) -> None:
     name = parser.parse_args(argv).model
     config = params.load()
     spec = config.model(name)
+    environment.check(read_json(paths.ENVIRONMENT), paths.ENVIRONMENT)
     from stages import zoo  # TensorFlow loads only once params are known good
 
     model = zoo.load(paths.model(name))
     x_test, y_test = load_prepared("test")
     probabilities, images_per_second = timed_probabilities(model, x_test,
-                                                           config.evaluate["batch_size"])
+                                                           config.evaluate.batch_size)
     predicted = probabilities.argmax(axis=1)
     accuracy = float(np.mean(predicted == y_test))
     matrix = scoring.confusion_matrix(y_test, predicted)

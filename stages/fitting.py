@@ -83,14 +83,19 @@ def train(model: keras.Model, spec: ModelSpec, data: dict, seed: int, history_cs
     divergence = StopOnDivergence()
     callbacks = [keras.callbacks.CSVLogger(str(history_csv)), divergence,
                  EpochLog(spec.name, spec.epochs), *extra_callbacks]
-    if spec.loop == "fit":
-        history = model.fit(x_train, y_train, batch_size=spec.batch_size, epochs=spec.epochs,
-                            validation_data=(x_val, y_val), shuffle=True, callbacks=callbacks,
-                            verbose=1 if sys.stdout.isatty() else 0)
-        epochs_run = len(history.epoch)
-    else:
-        epochs_run = _gradient_tape(model, spec, (x_train, y_train), (x_val, y_val), seed,
-                                    keras.callbacks.CallbackList(callbacks, model=model))
+    try:
+        if spec.loop == "fit":
+            history = model.fit(x_train, y_train, batch_size=spec.batch_size,
+                                epochs=spec.epochs, validation_data=(x_val, y_val),
+                                shuffle=True, callbacks=callbacks,
+                                verbose=1 if sys.stdout.isatty() else 0)
+            epochs_run = len(history.epoch)
+        else:
+            epochs_run = _gradient_tape(model, spec, (x_train, y_train), (x_val, y_val), seed,
+                                        keras.callbacks.CallbackList(callbacks, model=model))
+    except tf.errors.OpError as error:  # e.g. an index past an Embedding's table
+        raise UserError(f"TensorFlow stopped training model {spec.name}: "
+                        f"{error.message.splitlines()[0]}; check models.{spec.name}") from None
     if divergence.where:
         raise UserError(f"model {spec.name} diverged: {divergence.where}. Lower the learning "
                         f"rate in models.{spec.name}.optimizer or check the data; "

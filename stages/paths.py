@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+VALIDATED = Path("data/validated")
+VALIDATED_DATA = VALIDATED / "data.json"
+VALIDATED_MODELS = VALIDATED / "models"
+ENVIRONMENT = VALIDATED / "environment.json"
 RAW = Path("data/raw/mnist.npz")
 PREPARED = Path("data/prepared")
 DATA_METRICS = Path("metrics/data.json")
 SAMPLES_PLOT = Path("plots/samples.png")
-SUMMARY = Path("metrics/summary.json")
+SUMMARY = Path("reports/summary.json")
 LEADERBOARD = Path("reports/leaderboard.md")
 LEADERBOARD_PLOT = Path("plots/leaderboard.png")
+LEARNING_CURVES = Path("plots/learning_curves.csv")
+
+
+def validated_model(name: str) -> Path:
+    """The validated `models.<name>` block: train@<name> depends on it alone."""
+    return VALIDATED_MODELS / f"{name}.json"
 
 
 def prepared(split: str) -> Path:
@@ -37,6 +47,11 @@ def train_metrics(name: str) -> Path:
     return Path("metrics/train") / f"{name}.json"
 
 
+def history(name: str) -> Path:
+    """Per-epoch training and validation figures (Keras CSVLogger)."""
+    return Path("metrics/history") / f"{name}.csv"
+
+
 def test_metrics(name: str) -> Path:
     """Flat test metrics, one `dvc metrics show` row per model."""
     return Path("metrics") / f"{name}.json"
@@ -48,5 +63,30 @@ def per_class(name: str) -> Path:
 
 
 def plot(name: str, filename: str) -> Path:
-    """A per-model plot file: history.csv/png, confusion.csv/png, predictions.png."""
+    """A per-model picture or plot file: history.png, confusion.csv/png, predictions.png."""
     return Path("plots") / name / filename
+
+
+def stage_outputs(stage: str) -> tuple[list[Path], list[Path]]:
+    """The outputs DVC removes before running `stage` ("train@quickstart"), as
+    dvc.yaml declares them: (kept in the DVC cache, committed to git)."""
+    kind, _, name = stage.partition("@")
+    outputs = {
+        "download": ([RAW], []),
+        "prepare": ([prepared(s) for s in ("train", "validation", "test")],
+                    [DATA_METRICS, SAMPLES_PLOT]),
+        "train": ([model(name), model_summary(name)],
+                  [history(name), train_metrics(name), plot(name, "history.png")]),
+        "evaluate": ([], [per_class(name), test_metrics(name), plot(name, "confusion.csv"),
+                          plot(name, "confusion.png"), plot(name, "predictions.png")]),
+        "report": ([], [SUMMARY, LEADERBOARD, LEARNING_CURVES, LEADERBOARD_PLOT]),
+    }
+    return outputs.get(kind, ([], []))  # validate's outputs persist: DVC keeps them
+
+
+def model_outputs(name: str) -> list[Path]:
+    """Everything a model's stages write, and its plots folder: what goes when its
+    block leaves params.yaml."""
+    cached, committed = stage_outputs(f"train@{name}")
+    return [validated_model(name), *cached, *committed, *stage_outputs(f"evaluate@{name}")[1],
+            Path("plots") / name]

@@ -41,8 +41,8 @@ def main() -> None:
     config = params.load().prepare
     raw = load_npz(paths.RAW, mnist.KEYS)
     mnist.validate(raw, str(paths.RAW))
-    train_idx, val_idx = stratified_split(raw["y_train"], config["validation_fraction"],
-                                          config["seed"])
+    train_idx, val_idx = stratified_split(raw["y_train"], config.validation_fraction,
+                                          config.seed)
     splits = {
         "train": (raw["x_train"][train_idx], raw["y_train"][train_idx]),
         "validation": (raw["x_train"][val_idx], raw["y_train"][val_idx]),

@@ -1,16 +1,23 @@
-"""Stage `report`: the leaderboard of the zoo.
+"""Stage `report`: the leaderboard and learning curves of the whole zoo.
 
-Reads every model's test and training metrics and writes
-`metrics/summary.json`, `reports/leaderboard.md` (a GitHub-ready table, the
-comment CI posts on pull requests) and `plots/leaderboard.png` (accuracy
-against training time).
+Reads the metrics and per-epoch history of exactly the models in params.yaml
+(its DVC dependency is the whole `metrics/` folder, so a model added to
+params.yaml is waited for without editing dvc.yaml) and writes
+`reports/summary.json`, `reports/leaderboard.md` (a GitHub-ready table, the
+comment CI posts on pull requests), `plots/leaderboard.png` (accuracy against
+training time) and `plots/learning_curves.csv` (every model's epochs in one
+long table that DVC draws as one line per model).
 """
 
 from __future__ import annotations
 
+import csv
+
 from stages import params, paths, plotting
 from stages.cli import run
-from stages.dataio import atomic_output, read_json, write_json
+from stages.dataio import atomic_output, read_history, read_json, write_json
+
+CURVE_COLUMNS = ("model", "epoch", "accuracy", "loss", "val_accuracy", "val_loss")
 
 COLUMNS = ("rank", "model", "tutorial", "params", "epochs", "train s", "test accuracy",
            "test loss", "macro F1", "tutorial reports")
@@ -48,9 +55,23 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_learning_curves(config: params.Params) -> None:
+    """Every model's per-epoch figures, one row per model and epoch (from 1), in the
+    order of params.yaml, which the charts' legend follows."""
+    with atomic_output(paths.LEARNING_CURVES) as tmp, tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, CURVE_COLUMNS, extrasaction="ignore",
+                                lineterminator="\n")
+        writer.writeheader()
+        for name in config.models:
+            for row in read_history(paths.history(name)):
+                writer.writerow({**row, "model": name, "epoch": row["epoch"] + 1})
+
+
 def main() -> None:
-    """Write the summary JSON, the Markdown leaderboard and its plot."""
-    rows = collect(params.load())
+    """Write the summary JSON, the Markdown leaderboard, its plot and the learning curves."""
+    config = params.load()
+    rows = collect(config)
+    write_learning_curves(config)
     write_json(paths.SUMMARY, {"best_model": rows[0]["model"],
                                "best_test_accuracy": rows[0]["test_accuracy"],
                                "leaderboard": rows})

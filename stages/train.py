@@ -12,14 +12,12 @@ A loss that turns NaN or infinite stops training at once, leaving no model.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
-from pathlib import Path
 
-from stages import params, paths, plotting
+from stages import environment, params, paths, plotting
 from stages.cli import run
-from stages.dataio import atomic_output, load_prepared, write_json
+from stages.dataio import atomic_output, load_prepared, read_history, read_json, write_json
 
 
 def parse_args(argv: list[str] | None = None) -> str:
@@ -34,13 +32,14 @@ def main(argv: list[str] | None = None) -> None:
     name = parse_args(argv)
     config = params.load()
     spec = config.model(name)
+    environment.check(read_json(paths.ENVIRONMENT), paths.ENVIRONMENT)
     from stages import fitting, zoo  # TensorFlow loads only once params are known good
 
     data = {split: load_prepared(split) for split in ("train", "validation")}
-    model = zoo.build(spec, config.seed, config.train["steps_per_execution"])
+    model = zoo.build(spec, config.seed, config.train.steps_per_execution)
     summary = fitting.summary_text(model)
     print(summary)
-    history_csv = paths.plot(name, "history.csv")
+    history_csv = paths.history(name)
     with atomic_output(history_csv) as csv_tmp:
         started = time.perf_counter()
         epochs_run = fitting.train(model, spec, data, config.seed, csv_tmp)
@@ -64,18 +63,6 @@ def main(argv: list[str] | None = None) -> None:
     plotting.history(paths.plot(name, "history.png"), rows, name)
     print(f"train@{name}: val_accuracy {final['val_accuracy']:.4f} in {seconds:.1f}s; "
           f"wrote {paths.model(name)}")
-
-
-def read_history(path: Path) -> list[dict]:
-    """Rows of the per-epoch CSV (Keras CSVLogger: epochs count from 0).
-
-    Every value is finite: `fitting.StopOnDivergence` stops training otherwise.
-    """
-    with path.open(newline="") as handle:
-        rows = [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
-    for row in rows:
-        row["epoch"] = int(row["epoch"])
-    return rows
 
 
 if __name__ == "__main__":

@@ -23,8 +23,7 @@ import numpy as np
 from stages.cli import UserError
 from stages.dataio import FIXED_ZIP_TIME, atomic_output
 from stages.params import ALLOWED_LAYERS, ModelSpec
-
-INPUT_SHAPE = (28, 28, 1)
+from stages.shapes import CLASSES, INPUT_SHAPE
 
 
 def _construct(namespace, name: str, args: dict, where: str):
@@ -50,6 +49,9 @@ def build(spec: ModelSpec, seed: int, steps_per_execution: int = 1) -> keras.Mod
     except (TypeError, ValueError) as error:
         raise UserError(f"params.yaml: models.{spec.name}.layers do not fit together on "
                         f"28x28x1 input: {error}") from None
+    if tuple(model.output_shape) != (None, CLASSES):
+        raise UserError(f"params.yaml: models.{spec.name}.layers must end in {CLASSES} outputs, "
+                        f"one per digit, but the model gives shape {model.output_shape[1:]}")
     model.compile(
         optimizer=_construct(keras.optimizers, *spec.optimizer, f"models.{spec.name}.optimizer"),
         loss=_construct(keras.losses, *spec.loss, f"models.{spec.name}.loss"),

@@ -17,6 +17,7 @@ from stages.dataio import save_npz
 from stages.synthetic import make_dataset
 
 E2E_TRAIN, E2E_TEST = 2000, 500
+ENVIRONMENT_FILES = ("requirements.txt", ".python-version")  # what `validate` checks
 
 
 @pytest.fixture(scope="session")
@@ -69,10 +70,13 @@ def workspace(tmp_path_factory) -> Path:
     for block in params["models"].values():
         block["epochs"] = 1
     (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for name in ENVIRONMENT_FILES:
+        shutil.copy(ROOT / name, directory / name)
     save_npz(directory / "data/raw/mnist.npz", make_dataset(3000, 500, seed=2))
-    from stages import prepare
+    from stages import prepare, validate
 
     with contextlib.chdir(directory):
+        validate.main()
         prepare.main()
     return directory
 
@@ -87,7 +91,8 @@ def in_workspace(workspace, monkeypatch) -> Path:
 @pytest.fixture
 def scratch(tmp_path, monkeypatch) -> Path:
     """An empty working directory holding a copy of the project's params.yaml."""
-    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    for name in ("params.yaml", *ENVIRONMENT_FILES):
+        shutil.copy(ROOT / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -25,8 +25,9 @@ from stages import params
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 MODELS = list(params.load(ROOT / "params.yaml").models)
-PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore", ".dvc/config",
-                 ".dvc/.gitignore", "stages")
+PROJECT_FILES = ("dvc.yaml", "params.yaml", "params.schema.json", ".gitignore", ".dvcignore",
+                 ".dvc/config", ".dvc/.gitignore", ".dvc/plots", "stages", "requirements.txt",
+                 ".python-version")
 ENV = {
     **os.environ,
     "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -124,11 +125,7 @@ class Project:
         """Set dotted keys in params.yaml, e.g. {"models.quickstart.epochs": 2}."""
         data = self.params()
         for dotted, value in changes.items():
-            *parents, leaf = dotted.split(".")
-            node = data
-            for key in parents:
-                node = node[key]
-            node[leaf] = value
+            set_dotted(data, dotted, value)
         (self.path / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
 
     def status(self) -> dict:
@@ -148,6 +145,13 @@ class Project:
     def read_json(self, relative: str) -> dict:
         return json.loads((self.path / relative).read_text())
 
+    def snapshot(self) -> dict[str, str]:
+        """sha256 of every workspace file but params.yaml (git's and DVC's own files aside)."""
+        skip = (".git/", ".dvc/cache/", ".dvc/tmp/")
+        return {str(rel): sha256(path) for path in sorted(self.path.rglob("*"))
+                if path.is_file() and (rel := path.relative_to(self.path)).as_posix() !=
+                "params.yaml" and not rel.as_posix().startswith(skip)}
+
 
 def run_module(cwd: Path, *args, check: bool = False) -> subprocess.CompletedProcess:
     """`python -m <args>` in `cwd` with this checkout's `stages` importable."""
@@ -160,16 +164,21 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
-def shipped_params_with(dotted: str, value) -> dict:
-    """The shipped params.yaml with one key changed (`...` deletes it). Path parts
-    that are digits index into lists: "models.quickstart.layers.1"."""
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+def set_dotted(data: dict, dotted: str, value) -> None:
+    """Set one key of nested params (`...` deletes it). Path parts that are digits
+    index into lists: "models.quickstart.layers.1"."""
     *parents, leaf = dotted.split(".")
-    node = raw
+    node = data
     for key in parents:
         node = node[int(key)] if isinstance(node, list) else node[key]
     if value is ...:
         del node[leaf]
     else:
         node[int(leaf) if isinstance(node, list) else leaf] = value
+
+
+def shipped_params_with(dotted: str, value) -> dict:
+    """The shipped params.yaml with one key changed (see `set_dotted`)."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    set_dotted(raw, dotted, value)
     return raw

@@ -10,7 +10,8 @@ import io
 import numpy as np
 import pytest
 
-from stages import download, mnist, prepare
+from harness import shipped_params_with
+from stages import download, mnist, params, prepare
 from stages.cli import UserError
 from stages.dataio import atomic_output, load_npz, save_npz
 
@@ -84,16 +85,22 @@ def test_fetch_verifies_the_checksum(mirror):
         download.fetch(mirror["npz_url"], io.BytesIO(), "0" * 64, timeout=5, retries=0)
 
 
+def data_source(**changes) -> params.Data:
+    """The shipped `data:` block, validated, with some keys changed."""
+    return params.validate(shipped_params_with("data.retries", 0)).data.model_copy(
+        update=changes)
+
+
 def test_download_writes_nothing_when_the_checksum_is_wrong(mirror, scratch):
-    data = {"url": mirror["npz_url"], "sha256": "f" * 64, "timeout_seconds": 5, "retries": 0}
+    data = data_source(url=mirror["npz_url"], sha256="f" * 64)
     with pytest.raises(UserError, match="checksum mismatch"):
         download.download_npz(data)
     assert not (scratch / "data/raw").exists() or not any((scratch / "data/raw").iterdir())
 
 
 def test_download_idx_builds_the_keras_layout(mirror, scratch):
-    download.download_idx({"url": mirror["url"], "idx_sha256": mirror["idx_sha256"],
-                           "timeout_seconds": 5, "retries": 0})
+    checksums = params.IdxChecksums(**mirror["idx_sha256"])
+    download.download_idx(data_source(url=mirror["url"], idx_sha256=checksums))
     arrays = load_npz(scratch / "data/raw/mnist.npz", mnist.KEYS)
     for key in mnist.KEYS:
         np.testing.assert_array_equal(arrays[key], mirror["arrays"][key])

@@ -35,7 +35,7 @@ def test_each_model_learns_in_one_epoch(trained, name):
     assert figures["val_accuracy"] > 0.5  # chance is 0.1
     assert figures["trainable_params"] == TUTORIAL_PARAMS[name]
     assert figures["train_seconds"] > 0 and figures["examples_per_second"] > 0
-    history = (trained / paths.plot(name, "history.csv")).read_text().splitlines()
+    history = (trained / paths.history(name)).read_text().splitlines()
     assert history[0] == "epoch,accuracy,loss,val_accuracy,val_loss" and len(history) == 2
     assert (trained / paths.plot(name, "history.png")).read_bytes()[:4] == b"\x89PNG"
     assert "Trainable params" in (trained / paths.model_summary(name)).read_text()
@@ -44,10 +44,10 @@ def test_each_model_learns_in_one_epoch(trained, name):
 @pytest.mark.parametrize("name", ["quickstart", "simple_dense"])  # fit and gradient_tape
 def test_retraining_with_the_same_seed_gives_identical_bytes(trained, in_workspace, name):
     before = (in_workspace / paths.model(name)).read_bytes()
-    history = (in_workspace / paths.plot(name, "history.csv")).read_bytes()
+    history = (in_workspace / paths.history(name)).read_bytes()
     train.main([name])
     assert (in_workspace / paths.model(name)).read_bytes() == before
-    assert (in_workspace / paths.plot(name, "history.csv")).read_bytes() == history
+    assert (in_workspace / paths.history(name)).read_bytes() == history
 
 
 def test_embedding_sees_the_exact_integer_intensity_of_each_pixel():
@@ -73,13 +73,13 @@ def test_a_diverging_run_stops_with_a_clear_message_and_no_model(workspace, tmp_
     raw = yaml.safe_load((workspace / "params.yaml").read_text())
     raw["models"]["cnn_sgd"]["optimizer"] = {"SGD": {"learning_rate": 1e12}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    shutil.copytree(workspace / "data/prepared", tmp_path / "data/prepared")
+    shutil.copytree(workspace / "data", tmp_path / "data")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match=r"model cnn_sgd diverged: loss became (nan|inf) in "
                                         r"epoch 1, batch \d+.*no model was saved"):
         train.main(["cnn_sgd"])
     assert not (tmp_path / paths.model("cnn_sgd")).exists()
-    assert not (tmp_path / paths.plot("cnn_sgd", "history.csv")).exists()
+    assert not (tmp_path / paths.history("cnn_sgd")).exists()
 
 
 def test_a_non_finite_validation_score_also_counts_as_divergence():

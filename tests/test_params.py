@@ -1,8 +1,12 @@
 """params.yaml validation: every refused input gets one message naming the key
-path (with a "did you mean"), exit code 1, no traceback, and no training."""
+path (with a "did you mean"), exit code 1, no traceback, and no training; the
+shipped JSON Schema agrees with the validator."""
 
 from __future__ import annotations
 
+import json
+
+import jsonschema
 import pytest
 import yaml
 
@@ -12,44 +16,97 @@ from stages import params
 from stages.cli import UserError
 
 SHIPPED = yaml.safe_load((ROOT / "params.yaml").read_text())
+SCHEMA = json.loads((ROOT / "params.schema.json").read_text())
+QS = "models.quickstart"
+
+REFUSED = [
+    # (dotted key, new value, expected message fragment)
+    (f"{QS}.epoch", 3, f"unknown key {QS}.epoch (did you mean 'epochs'?)"),
+    ("prepare.validation_fracton", 0.2, "did you mean 'validation_fraction'"),
+    ("notez", "x", "unknown key notez (did you mean 'notes'?)"),
+    (f"{QS}.epochs", "five", f"{QS}.epochs must be an integer, got 'five'"),
+    (f"{QS}.epochs", 0, f"{QS}.epochs must be greater than 0, got 0"),
+    (f"{QS}.epochs", 2.5, f"{QS}.epochs must be an integer, got 2.5"),
+    ("models.cnn_sgd.batch_size", -32, "models.cnn_sgd.batch_size must be greater than 0"),
+    ("models.cnn_sgd.batch_size", True, "models.cnn_sgd.batch_size must be an integer, got True"),
+    ("prepare.validation_fraction", 0, "prepare.validation_fraction must be greater than 0"),
+    ("prepare.validation_fraction", 1.5, "prepare.validation_fraction must be less than 1"),
+    (f"{QS}.optimizer", "adamm", "'adamm' is not an allowed optimizer (did you mean"),
+    (f"{QS}.loss", "mse", "'mse' is not an allowed loss"),
+    (f"{QS}.layers.1", {"Lambda": {"function": "x"}}, "Lambda layers run arbitrary"),
+    (f"{QS}.layers.1", {"Dens": {"units": 3}}, "did you mean 'Dense'"),
+    (f"{QS}.layers.1", {"my_pkg.layers.Evil": {}}, "a dotted import path"),
+    (f"{QS}.layers.1", {"Dense": {"units": 3}, "module": "evil"}, "'module:' entry"),
+    (f"{QS}.layers.1", {"Dense": {"units": 3, "kernel_initializer":
+                                  {"class_name": "X", "module": "evil"}}}, "'module:' entry"),
+    (f"{QS}.layers.1", {"Dense": {"units": 10, "activation": "evil.mod.fn"}},
+     f"{QS}.layers[1].Dense.activation must be one of"),
+    (f"{QS}.layers.1", {"Dense": {"units": 128, "colour": "red"}},
+     f"unknown key {QS}.layers[1].Dense.colour"),
+    (f"{QS}.layers.1", {"Dense": {"units": 128}, "Flatten": {}}, "a one-key mapping"),
+    (f"{QS}.layers", [], f"{QS}.layers must not be empty"),
+    (f"{QS}.loop", "gradienttape", "did you mean 'gradient_tape'"),
+    ("models", {}, "models must not be empty"),
+    ("models.bad-name", {}, "model name 'bad-name' must be letters, digits and _"),
+    ("data.sha256", "abc", "data.sha256 must be a sha256 hex digest"),
+    ("data.format", "zip", "data.format must be one of 'npz' or 'idx'"),
+    ("data.retries", 100, "data.retries must be at most 10"),
+    ("data.timeout_seconds", float("nan"), "data.timeout_seconds must be a finite number"),
+    (f"{QS}.optimizer", {"Adam": {"learning_rate": {"class_name": "Sched"}}},
+     f"{QS}.optimizer.Adam.learning_rate must be a number"),
+    ("seed", ..., "missing key seed"),
+    # Values that reached Keras or numpy unchecked before (issue 11, part 4).
+    (f"{QS}.loss", {"SparseCategoricalCrossentropy": {"from_logits": "yes"}},
+     f"{QS}.loss.SparseCategoricalCrossentropy.from_logits must be true or false, got 'yes'"),
+    (f"{QS}.layers.3", {"Dense": {"units": 7}}, f"{QS}.layers[3]: the model must end in 10 "
+                                                "outputs, one per digit, but its last layer "
+                                                "gives shape (7,)"),
+    ("seed", -1, "seed must be at least 0, got -1"),
+    ("seed", 2**32, "seed must be at most 4294967295"),
+    ("prepare.seed", -5, "prepare.seed must be at least 0"),
+    (f"{QS}.layers.2", {"Dropout": {"rate": 1.0}}, f"{QS}.layers[2].Dropout.rate must be less "
+                                                   "than 1"),
+    (f"{QS}.layers.2", {"Dropout": {"rate": 0.2, "seed": -3}}, "Dropout.seed must be at least 0"),
+    (f"{QS}.optimizer", {"Adam": {"learning_rate": -0.001}},
+     "learning_rate must be greater than 0"),
+    (f"{QS}.optimizer", {"Adam": {"learning_rate": "1e-3"}}, "YAML reads this as text"),
+    (f"{QS}.optimizer", {"SGD": {"momentum": 2.0}}, "SGD.momentum must be at most 1"),
+    (f"{QS}.optimizer", {"Adam": {"clipnorm": 1.0, "clipvalue": 1.0}},
+     "set only one of clipnorm, clipvalue and global_clipnorm"),
+    (f"{QS}.optimizer", {"SGD": {"nesterov": 1}}, "SGD.nesterov must be true or false"),
+    (f"{QS}.loss", {"CategoricalCrossentropy": {"label_smoothing": 3.0}},
+     "label_smoothing must be at most 1"),
+    (f"{QS}.layers.1", {"Conv2D": {"filters": 4, "kernel_size": 3}},
+     f"{QS}.layers[1]: Conv2D needs image-shaped input"),
+    ("models.cnn_sgd.layers.0", {"Conv2D": {"filters": 32, "kernel_size": [3, "a"]}},
+     "Conv2D.kernel_size must be a positive integer or a list of two"),
+    ("models.cnn_sgd.layers.1", {"MaxPooling2D": {"pool_size": 30}},
+     "models.cnn_sgd.layers[1]: the pool of 30 is larger than the input's 26 pixels"),
+    ("models.cnn_sgd.layers.0", {"Conv2D": {"filters": 32, "kernel_size": 3, "groups": 5}},
+     "groups=5 must divide"),
+    ("models.embedding.layers.1", {"Embedding": {"input_dim": 100, "output_dim": 3}},
+     "Embedding(input_dim=100) is fed values 0.5..255.5"),
+    (f"{QS}.layers.0", {"Reshape": {"target_shape": [0, 3]}}, "target_shape takes positive sizes"),
+    (f"{QS}.layers.0", {"Reshape": {"target_shape": [100, -1]}}, "Reshape cannot make"),
+    ("models.mlp_dropout.layers.5", {"Softmax": {"axis": 3}}, "Softmax axis=3 does not exist"),
+    (f"{QS}.shuffle_buffer", 0, "shuffle_buffer must be greater than 0"),
+    ("train.steps_per_execution", "32", "train.steps_per_execution must be an integer"),
+    ("evaluate.batch_size", None, "evaluate.batch_size must be an integer, got None"),
+    (f"{QS}.tutorial_accuracy", 98.7, f"{QS}.tutorial_accuracy must be text"),
+]
+# A JSON Schema cannot say how layers fit together or that at most one of three
+# keys is set, and JSON has no NaN: these are the validator's alone (editors still
+# underline the rest).
+SCHEMA_CANNOT = ("the model must end", "needs image-shaped", "is larger than", "must divide",
+                 "is fed values", "takes positive sizes", "cannot make", "does not exist",
+                 "set only one of", "finite number")
 
 
 def test_the_shipped_params_are_valid():
     loaded = params.validate(SHIPPED)
     assert list(loaded.models) == ["cnn_sgd", "mlp_dropout", "mlp_rmsprop", "quickstart",
                                    "simple_dense", "simple_cnn", "embedding"]
-
-
-REFUSED = [
-    # (dotted key, new value, expected message fragment)
-    ("models.quickstart.epoch", 3, "unknown key models.quickstart.epoch (did you mean 'epochs'?)"),
-    ("prepare.validation_fracton", 0.2, "did you mean 'validation_fraction'"),
-    ("models.quickstart.epochs", "five", "models.quickstart.epochs must be int"),
-    ("models.quickstart.epochs", 0, "models.quickstart.epochs must be a positive integer"),
-    ("models.cnn_sgd.batch_size", -32, "models.cnn_sgd.batch_size must be a positive integer"),
-    ("models.cnn_sgd.batch_size", True, "models.cnn_sgd.batch_size must be int"),
-    ("prepare.validation_fraction", 0, "prepare.validation_fraction must be between 0 and 1"),
-    ("prepare.validation_fraction", 1.5, "prepare.validation_fraction must be between 0 and 1"),
-    ("models.quickstart.optimizer", "adamm", "'adamm' is not an allowed optimizer (did you mean"),
-    ("models.quickstart.loss", "mse", "'mse' is not an allowed loss"),
-    ("models.quickstart.layers.1", {"Lambda": {"function": "x"}}, "Lambda layers run arbitrary"),
-    ("models.quickstart.layers.1", {"Dens": {"units": 3}}, "did you mean 'Dense'"),
-    ("models.quickstart.layers.1", {"my_pkg.layers.Evil": {}}, "a dotted import path"),
-    ("models.quickstart.layers.1", {"Dense": {"units": 3}, "module": "evil"}, "'module:' entry"),
-    ("models.quickstart.layers.1", {"Dense": {"units": 3, "kernel_initializer":
-                                              {"class_name": "X", "module": "evil"}}},
-     "'module:' entry"),
-    ("models.quickstart.layers.1", {"Dense": {"units": 10, "activation": "evil.mod.fn"}},
-     "models.quickstart.layers[1].Dense.activation is 'evil.mod.fn', a dotted import path"),
-    ("models.quickstart.layers", [], "models.quickstart.layers must be a non-empty list"),
-    ("models.quickstart.loop", "gradienttape", "did you mean 'gradient_tape'"),
-    ("models", {}, "models must map at least one model"),
-    ("data.sha256", "abc", "data.sha256 must be a sha256 hex digest"),
-    ("data.format", "zip", "data.format must be 'npz' or 'idx'"),
-    ("models.quickstart.optimizer", {"Adam": {"learning_rate": {"class_name": "Sched"}}},
-     "arguments must be plain values"),
-    ("seed", ..., "missing key (top level).seed"),
-]
+    assert loaded.model("quickstart").name == "quickstart"
 
 
 @pytest.mark.parametrize(("path", "value", "message"), REFUSED)
@@ -57,6 +114,7 @@ def test_refused_params_name_the_key(path, value, message):
     with pytest.raises(UserError) as error:
         params.validate(changed(path, value))
     assert message in str(error.value)
+    assert "\n" not in str(error.value)
 
 
 def test_unknown_model_name_suggests_a_near_one():
@@ -64,12 +122,35 @@ def test_unknown_model_name_suggests_a_near_one():
         params.validate(SHIPPED).model("quickstar")
 
 
+def test_yaml_shorthands_and_keras_spellings_are_accepted():
+    """`- Flatten`, `- Flatten:` and 'sgd' / 'categorical_crossentropy' (as the tutorials
+    write them) become class names here, once, so the rest only sees one spelling."""
+    raw = changed("models.cnn_sgd.optimizer", "sgd")
+    raw["models"]["cnn_sgd"]["layers"][2] = "Flatten"
+    raw["models"]["quickstart"]["layers"][0] = {"Flatten": None}
+    loaded = params.validate(raw)
+    cnn = loaded.model("cnn_sgd")
+    assert cnn.optimizer == ("SGD", {}) and cnn.layers[2] == ("Flatten", {})
+    assert cnn.loss == ("CategoricalCrossentropy", {}) and cnn.one_hot
+    assert loaded.model("quickstart").layers[0] == ("Flatten", {})
+    assert not loaded.model("quickstart").one_hot
+
+
+def test_only_the_arguments_written_reach_keras():
+    """Keras's own defaults stay Keras's: validation passes on what the block sets."""
+    spec = params.validate(SHIPPED).model("cnn_sgd")
+    assert spec.layers[0] == ("Conv2D", {"filters": 32, "kernel_size": 3, "activation": "relu",
+                                         "kernel_initializer": "he_uniform"})
+    assert spec.optimizer == ("SGD", {"learning_rate": 0.01, "momentum": 0.9})
+
+
 @pytest.mark.parametrize(("stage", "path", "value", "message"), [
-    (("stages.train", "quickstart"), "models.quickstart.epochs", 0, "must be a positive integer"),
-    (("stages.train", "quickstart"), "models.quickstart.layers.1", {"Lambda": {}}, "Lambda"),
+    (("stages.train", "quickstart"), f"{QS}.epochs", 0, "must be greater than 0"),
+    (("stages.train", "quickstart"), f"{QS}.layers.1", {"Lambda": {}}, "Lambda"),
     (("stages.evaluate", "cnn_sgd"), "evaluate.batch_size", "big", "evaluate.batch_size"),
     (("stages.prepare",), "prepare.validation_fraction", -1, "validation_fraction"),
-    (("stages.download",), "data.url", 5, "data.url must be str"),
+    (("stages.download",), "data.url", 5, "data.url must be text"),
+    (("stages.validate",), "seed", -1, "seed must be at least 0"),
 ])
 def test_stage_cli_refuses_bad_params_cleanly(tmp_path, stage, path, value, message):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed(path, value)))
@@ -91,13 +172,33 @@ def test_stage_cli_refuses_unknown_model_and_malformed_yaml(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_keras_spellings_resolve_to_class_names_in_one_place():
-    """'sgd', 'categorical_crossentropy' etc. become class names at validation, so the
-    model builder and the one-hot decision only ever see one spelling."""
-    cnn = params.validate(changed("models.cnn_sgd.optimizer", {"sgd": {"momentum": 0.5}}))
-    spec = cnn.model("cnn_sgd")
-    assert spec.optimizer == ("SGD", {"momentum": 0.5})
-    assert spec.loss == ("CategoricalCrossentropy", {}) and spec.one_hot
-    sparse = params.validate(changed("models.quickstart.loss", "sparse_categorical_crossentropy"))
-    assert sparse.model("quickstart").loss == ("SparseCategoricalCrossentropy", {})
-    assert not sparse.model("quickstart").one_hot
+# The JSON Schema editors read -------------------------------------------------
+
+def test_the_shipped_schema_is_current():
+    assert json.loads(json.dumps(params.json_schema())) == SCHEMA, (
+        "params.schema.json is stale: run `python -m stages.params --schema > "
+        "params.schema.json`")
+
+
+def test_params_yaml_points_editors_at_the_schema():
+    first = (ROOT / "params.yaml").read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=params.schema.json"
+
+
+def test_the_schema_accepts_the_shipped_params():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    jsonschema.validate(SHIPPED, SCHEMA, cls=jsonschema.Draft202012Validator)
+
+
+@pytest.mark.parametrize(("path", "value", "message"),
+                         [case for case in REFUSED if not any(c in case[2] for c in SCHEMA_CANNOT)])
+def test_the_schema_rejects_what_the_validator_rejects(path, value, message):
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    assert not validator.is_valid(changed(path, value)), message
+
+
+def test_the_schema_offers_the_allowed_names():
+    text = json.dumps(SCHEMA)
+    for name in ("Conv2D", "Dense", "Embedding", "Adam", "SGD", "RMSprop",
+                 "SparseCategoricalCrossentropy", "he_uniform", "relu", "gradient_tape"):
+        assert f'"{name}"' in text, name
