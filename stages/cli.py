@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from stages import paths
+from stages import paths, timing
 
 
 class UserError(Exception):
@@ -22,6 +22,7 @@ class UserError(Exception):
 
 def run(main: Callable[[], None]) -> None:
     """Call a stage's `main`, mapping user errors and Ctrl-C to clean exits."""
+    timing.start()
     try:
         main()
     except UserError as error:

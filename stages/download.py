@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
-from stages import mnist, params, paths
+from stages import mnist, params, paths, timing
 from stages.cli import UserError, run
 from stages.dataio import atomic_output, load_npz, save_npz
 
@@ -131,7 +131,8 @@ def main() -> None:
     """Fetch the configured source and write `data/raw/mnist.npz`."""
     data = params.load().data
     print(f"download: {data.format} from {data.url}")
-    (download_npz if data.format == "npz" else download_idx)(data)
+    with timing.phase("download"):
+        (download_npz if data.format == "npz" else download_idx)(data)
     print(f"download: wrote {paths.RAW}")
 
 

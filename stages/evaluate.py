@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import environment, params, paths, plotting, scoring
+from stages import environment, params, paths, plotting, scoring, timing
 from stages.cli import run
 from stages.dataio import atomic_output, load_prepared, read_json, write_json
 
@@ -62,12 +62,15 @@ def main(argv: list[str] | None = None) -> None:
     config = params.load()
     spec = config.model(name)
     environment.check(read_json(paths.ENVIRONMENT), paths.ENVIRONMENT)
-    from stages import zoo  # TensorFlow loads only once params are known good
+    with timing.phase("import tensorflow"):
+        from stages import zoo  # TensorFlow loads only once params are known good
 
-    model = zoo.load(paths.model(name))
-    x_test, y_test = load_prepared("test")
-    probabilities, images_per_second = timed_probabilities(model, x_test,
-                                                           config.evaluate.batch_size)
+    with timing.phase("load data"):
+        model = zoo.load(paths.model(name))
+        x_test, y_test = load_prepared("test")
+    with timing.phase("evaluate"):
+        probabilities, images_per_second = timed_probabilities(model, x_test,
+                                                               config.evaluate.batch_size)
     predicted = probabilities.argmax(axis=1)
     accuracy = float(np.mean(predicted == y_test))
     matrix = scoring.confusion_matrix(y_test, predicted)
@@ -81,8 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     })
     write_json(paths.per_class(name), scoring.per_class(matrix))
     write_confusion_csv(paths.plot(name, "confusion.csv"), y_test, predicted)
-    plotting.confusion(paths.plot(name, "confusion.png"), matrix, f"{name}: test confusion")
-    prediction_grid(paths.plot(name, "predictions.png"), x_test, y_test, predicted)
+    with timing.phase("pictures"):
+        plotting.confusion(paths.plot(name, "confusion.png"), matrix, f"{name}: test confusion")
+        prediction_grid(paths.plot(name, "predictions.png"), x_test, y_test, predicted)
     print(f"evaluate@{name}: test accuracy {accuracy:.4f}")
 
 

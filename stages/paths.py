@@ -73,12 +73,12 @@ def stage_outputs(stage: str) -> tuple[list[Path], list[Path]]:
     kind, _, name = stage.partition("@")
     outputs = {
         "download": ([RAW], []),
-        "prepare": ([prepared(s) for s in ("train", "validation", "test")],
-                    [DATA_METRICS, SAMPLES_PLOT]),
-        "train": ([model(name), model_summary(name)],
-                  [history(name), train_metrics(name), plot(name, "history.png")]),
-        "evaluate": ([], [per_class(name), test_metrics(name), plot(name, "confusion.csv"),
-                          plot(name, "confusion.png"), plot(name, "predictions.png")]),
+        "prepare": ([*(prepared(s) for s in ("train", "validation", "test")), DATA_METRICS,
+                     SAMPLES_PLOT], []),
+        "train": ([model(name), model_summary(name), history(name), train_metrics(name),
+                   plot(name, "history.png")], []),
+        "evaluate": ([per_class(name), test_metrics(name), plot(name, "confusion.csv"),
+                      plot(name, "confusion.png"), plot(name, "predictions.png")], []),
         "report": ([], [SUMMARY, LEADERBOARD, LEARNING_CURVES, LEADERBOARD_PLOT]),
     }
     return outputs.get(kind, ([], []))  # validate's outputs persist: DVC keeps them
@@ -87,6 +87,6 @@ def stage_outputs(stage: str) -> tuple[list[Path], list[Path]]:
 def model_outputs(name: str) -> list[Path]:
     """Everything a model's stages write, and its plots folder: what goes when its
     block leaves params.yaml."""
-    cached, committed = stage_outputs(f"train@{name}")
-    return [validated_model(name), *cached, *committed, *stage_outputs(f"evaluate@{name}")[1],
+    train, evaluate = stage_outputs(f"train@{name}"), stage_outputs(f"evaluate@{name}")
+    return [validated_model(name), *train[0], *train[1], *evaluate[0], *evaluate[1],
             Path("plots") / name]

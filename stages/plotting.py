@@ -1,49 +1,56 @@
 """Every matplotlib picture the pipeline draws, in one place.
 
-Uses the non-interactive Agg backend and PNG output, whose bytes depend only
-on the data (PNG carries no timestamp), so plots are DVC-cache friendly.
+Draws on bare `Figure`s (Agg, no pyplot: less to import, no global figure
+state) and writes PNGs, whose bytes depend only on the data (PNG carries no
+timestamp), so plots are DVC-cache friendly.
 """
 
 from __future__ import annotations
 
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from stages.dataio import atomic_output
 
 PNG_METADATA = {"Software": None}
+GAP, LABEL = 4, 12  # pixels between digits, and above each for its label
 
 
-def _save(fig, path: str | os.PathLike) -> None:
+def _save(fig: Figure, path: str | os.PathLike) -> None:
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, metadata=PNG_METADATA)
-    plt.close(fig)
 
 
 def digit_grid(path: str | os.PathLike, images: np.ndarray, titles: list[str],
                wrong: list[bool] | None = None, columns: int = 10) -> None:
-    """A labelled grid of digits; titles of `wrong` entries are drawn in red."""
+    """A labelled grid of digits; titles of `wrong` entries are drawn in red.
+
+    The digits are tiled into one image drawn on one axes: a figure of forty
+    axes takes about ten times as long to draw."""
     rows = int(np.ceil(len(images) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.3))
-    for index, ax in enumerate(np.atleast_1d(axes).ravel()):
-        ax.axis("off")
-        if index < len(images):
-            ax.imshow(images[index].squeeze(), cmap="gray_r", vmin=0, vmax=1)
-            color = "red" if wrong and wrong[index] else "black"
-            ax.set_title(titles[index], fontsize=8, color=color)
-    fig.tight_layout()
+    cell_w, cell_h, top = 28 + GAP, 28 + GAP + LABEL, LABEL  # pixels per cell, label above
+    canvas = np.zeros((rows * cell_h, columns * cell_w), np.float32)
+    fig = Figure(figsize=(columns * 1.1, rows * 1.3))
+    ax = fig.subplots()
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        y, x = row * cell_h + top, column * cell_w + GAP // 2
+        canvas[y:y + 28, x:x + 28] = image.reshape(28, 28)
+        ax.text(x + 14, y - 1, titles[index], ha="center", va="bottom", fontsize=8,
+                color="red" if wrong and wrong[index] else "black")
+    ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1)
     _save(fig, path)
 
 
 def history(path: str | os.PathLike, rows: list[dict], title: str) -> None:
     """Loss and accuracy per epoch, train vs validation."""
     epochs = [row["epoch"] for row in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         ax.plot(epochs, [r[metric] for r in rows], "o-", label="train")
         ax.plot(epochs, [r[f"val_{metric}"] for r in rows], "o-", label="validation")
@@ -56,7 +63,8 @@ def history(path: str | os.PathLike, rows: list[dict], title: str) -> None:
 
 def confusion(path: str | os.PathLike, matrix: np.ndarray, title: str) -> None:
     """Confusion matrix counts with labelled axes."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     classes = range(matrix.shape[0])
     ax.set(xticks=classes, yticks=classes, xlabel="predicted", ylabel="actual", title=title)
@@ -70,7 +78,8 @@ def confusion(path: str | os.PathLike, matrix: np.ndarray, title: str) -> None:
 
 def leaderboard(path: str | os.PathLike, rows: list[dict]) -> None:
     """Test accuracy against training time, one labelled point per model."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     for row in rows:
         ax.scatter(row["train_seconds"], row["test_accuracy"])
         ax.annotate(row["model"], (row["train_seconds"], row["test_accuracy"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages import mnist, params, paths, plotting
+from stages import mnist, params, paths, plotting, timing
 from stages.cli import run
 from stages.dataio import load_npz, save_npz, write_json
 
@@ -39,8 +39,9 @@ def split_counts(labels: np.ndarray) -> dict:
 def main() -> None:
     """Validate, scale, split, and write the tensors, counts and sample grid."""
     config = params.load().prepare
-    raw = load_npz(paths.RAW, mnist.KEYS)
-    mnist.validate(raw, str(paths.RAW))
+    with timing.phase("load data"):
+        raw = load_npz(paths.RAW, mnist.KEYS)
+        mnist.validate(raw, str(paths.RAW))
     train_idx, val_idx = stratified_split(raw["y_train"], config.validation_fraction,
                                           config.seed)
     splits = {
@@ -49,11 +50,14 @@ def main() -> None:
         "test": (raw["x_test"], raw["y_test"]),
     }
     for name, (images, labels) in splits.items():
-        save_npz(paths.prepared(name), {"x": mnist.scale(images), "y": labels})
+        with timing.phase("write"):
+            save_npz(paths.prepared(name), {"x": mnist.scale(images), "y": labels})
         print(f"prepare: {name}: {len(labels)} examples")
     write_json(paths.DATA_METRICS, {name: split_counts(y) for name, (_, y) in splits.items()})
     images, labels = splits["train"]
-    plotting.digit_grid(paths.SAMPLES_PLOT, mnist.scale(images[:40]), [str(y) for y in labels[:40]])
+    with timing.phase("pictures"):
+        plotting.digit_grid(paths.SAMPLES_PLOT, mnist.scale(images[:40]),
+                            [str(y) for y in labels[:40]])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 
-from stages import params, paths, plotting
+from stages import params, paths, plotting, timing
 from stages.cli import run
 from stages.dataio import atomic_output, read_history, read_json, write_json
 
@@ -77,7 +77,8 @@ def main() -> None:
                                "leaderboard": rows})
     with atomic_output(paths.LEADERBOARD) as tmp:
         tmp.write_text(markdown(rows))
-    plotting.leaderboard(paths.LEADERBOARD_PLOT, rows)
+    with timing.phase("pictures"):
+        plotting.leaderboard(paths.LEADERBOARD_PLOT, rows)
     print(markdown(rows))
 
 

@@ -15,7 +15,7 @@ import argparse
 import sys
 import time
 
-from stages import environment, params, paths, plotting
+from stages import environment, params, paths, plotting, timing
 from stages.cli import run
 from stages.dataio import atomic_output, load_prepared, read_history, read_json, write_json
 
@@ -33,23 +33,26 @@ def main(argv: list[str] | None = None) -> None:
     config = params.load()
     spec = config.model(name)
     environment.check(read_json(paths.ENVIRONMENT), paths.ENVIRONMENT)
-    from stages import fitting, zoo  # TensorFlow loads only once params are known good
+    with timing.phase("import tensorflow"):
+        from stages import fitting, zoo  # TensorFlow loads only once params are known good
 
-    data = {split: load_prepared(split) for split in ("train", "validation")}
+    with timing.phase("load data"):
+        data = {split: load_prepared(split) for split in ("train", "validation")}
     model = zoo.build(spec, config.seed, config.train.steps_per_execution)
     summary = fitting.summary_text(model)
     print(summary)
     history_csv = paths.history(name)
-    with atomic_output(history_csv) as csv_tmp:
+    with atomic_output(history_csv) as csv_tmp, timing.phase("train"):
         started = time.perf_counter()
         epochs_run = fitting.train(model, spec, data, config.seed, csv_tmp)
         seconds = time.perf_counter() - started
     rows = read_history(history_csv)
     final = rows[-1]
     examples = epochs_run * len(data["train"][1])
-    zoo.save(model, paths.model(name))
-    with atomic_output(paths.model_summary(name)) as tmp:
-        tmp.write_text(summary + "\n")
+    with timing.phase("write"):
+        zoo.save(model, paths.model(name))
+        with atomic_output(paths.model_summary(name)) as tmp:
+            tmp.write_text(summary + "\n")
     write_json(paths.train_metrics(name), {
         "epochs": epochs_run,
         "train_accuracy": round(final["accuracy"], 6),
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         "examples_per_second": round(examples / seconds, 1),
         "trainable_params": zoo.trainable_params(model),
     })
-    plotting.history(paths.plot(name, "history.png"), rows, name)
+    with timing.phase("pictures"):
+        plotting.history(paths.plot(name, "history.png"), rows, name)
     print(f"train@{name}: val_accuracy {final['val_accuracy']:.4f} in {seconds:.1f}s; "
           f"wrote {paths.model(name)}")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,9 @@ def reproduced(tmp_path_factory, mirror) -> Project:
     """A project after one full `dvc repro`, committed. Copy it before changing it."""
     project = Project.create(tmp_path_factory.mktemp("reproduced") / "project",
                              mirror["npz_url"], mirror["npz_sha256"])
+    started = time.perf_counter()
     project.dvc("repro")
+    project.repro_seconds = time.perf_counter() - started
     project.commit("full repro")
     return project
 

@@ -82,8 +82,10 @@ class Project:
         self.path = Path(path)
 
     @classmethod
-    def create(cls, path: Path, data_url: str, data_sha256: str, epochs: int = 1) -> Project:
-        """Copy the project, point it at the synthetic data, commit."""
+    def create(cls, path: Path, data_url: str, data_sha256: str,
+               epochs: int | None = 1) -> Project:
+        """Copy the project, point it at the synthetic data, commit (`epochs=None`
+        keeps each model's own)."""
         path.mkdir(parents=True, exist_ok=True)
         for name in PROJECT_FILES:
             source, target = ROOT / name, path / name
@@ -94,9 +96,10 @@ class Project:
                 shutil.copy2(source, target)
         project = cls(path)
         project.git("init", "-q", "-b", "main")
+        epochs = {} if epochs is None else {f"models.{m}.epochs": epochs
+                                            for m in project.params()["models"]}
         project.set_params({"data.url": data_url, "data.sha256": data_sha256,
-                            "data.retries": 0, "data.timeout_seconds": 5,
-                            **{f"models.{m}.epochs": epochs for m in project.params()["models"]}})
+                            "data.retries": 0, "data.timeout_seconds": 5, **epochs})
         project.commit("mnist-zoo test project")
         return project
 

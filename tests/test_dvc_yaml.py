@@ -130,3 +130,12 @@ def test_no_tracked_params_key_is_named_size_or_nfiles():
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert not {"size", "nfiles"} & set(keys(raw))
+
+
+@pytest.mark.parametrize("stage", ["download", "prepare", "train", "evaluate"])
+def test_stages_that_compute_keep_every_output_in_the_dvc_cache(stage):
+    """A run-cache entry restores in another clone only if the remote has every output
+    it names, and `dvc push` sends only cached ones: no `cache: false` here."""
+    definition = DVC_YAML["stages"][stage]
+    cached, committed = declared_outputs(definition.get("do", definition))
+    assert cached and not committed, f"{stage}: uncached outputs {committed}"

@@ -1,0 +1,123 @@
+"""Real servers for the team tests, on 127.0.0.1 with throwaway keys and ports:
+OpenSSH's `sshd` and a WsgiDAV WebDAV server. Each runs as its own process and
+is stopped after. Where the software is missing, the test is skipped with a
+one-line reason, except under CI=true, where that skip is a failure.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import BIN
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test, or fail it when CI=true says everything must run."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: skipping is a failure)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}: "
+                               f"{process.stderr.read() if process.stderr else ''}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+class Server:
+    """A server process listening on a free loopback port."""
+
+    port: int
+    process: subprocess.Popen
+
+    def start(self, command: list, directory: Path) -> None:
+        self.process = subprocess.Popen([str(c) for c in command], cwd=directory,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True)
+        wait_for_port(self.port, self.process)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.start(self.command, self.directory)
+
+
+class SSHServer(Server):
+    """OpenSSH sshd for the current user: a host key, a user key and its
+    authorized_keys made for this run; SFTP, which DVC's SSH remote speaks."""
+
+    def __init__(self, directory: Path) -> None:
+        sshd = shutil.which("sshd") or next(
+            (p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if Path(p).exists()), None)
+        if not sshd or not shutil.which("ssh-keygen"):
+            unavailable("OpenSSH's sshd is not installed (apt-get install openssh-server)")
+        self.directory, self.port, self.user = directory, free_port(), getpass.getuser()
+        for key in ("host_key", "user_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                            directory / key], check=True)
+        self.keyfile = directory / "user_key"
+        (directory / "authorized_keys").write_text((directory / "user_key.pub").read_text())
+        (directory / "sshd_config").write_text("\n".join([
+            f"Port {self.port}", "ListenAddress 127.0.0.1",
+            f"HostKey {directory / 'host_key'}", f"PidFile {directory / 'sshd.pid'}",
+            f"AuthorizedKeysFile {directory / 'authorized_keys'}",
+            "PubkeyAuthentication yes", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password",
+            "StrictModes no", "UsePAM no", "Subsystem sftp internal-sftp", "LogLevel ERROR",
+        ]) + "\n")
+        if os.geteuid() == 0:
+            Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
+        self.command = [sshd, "-D", "-e", "-f", directory / "sshd_config"]
+        self.start(self.command, directory)
+
+    def url(self, path: Path) -> str:
+        return f"ssh://{self.user}@127.0.0.1:{self.port}{path}"
+
+
+class WebDAVServer(Server):
+    """WsgiDAV (served by cheroot) over `root`, with one throwaway user."""
+
+    user, password = "mnist-zoo", "throwaway-password"
+
+    def __init__(self, directory: Path, root: Path) -> None:
+        if not (BIN / "wsgidav").exists():
+            unavailable("WsgiDAV is not installed (make install)")
+        self.directory, self.port = directory, free_port()
+        root.mkdir(parents=True, exist_ok=True)
+        config = {"host": "127.0.0.1", "port": self.port, "server": "cheroot",
+                  "provider_mapping": {"/": str(root)}, "verbose": 1,
+                  "http_authenticator": {"accept_basic": True, "accept_digest": False,
+                                         "default_to_digest": False},
+                  "simple_dc": {"user_mapping": {"*": {self.user: {"password": self.password}}}},
+                  "dir_browser": {"enable": False}}
+        (directory / "wsgidav.yaml").write_text(yaml.safe_dump(config))
+        self.command = [BIN / "wsgidav", "--config", directory / "wsgidav.yaml"]
+        self.start(self.command, directory)
+
+    def url(self, path: str) -> str:
+        return f"webdav://127.0.0.1:{self.port}/{path.strip('/')}"
