@@ -2,6 +2,9 @@
 #   make pipeline   install into .venv and run the whole DVC pipeline (real MNIST)
 #   make test       install into .venv and run the test suite
 #   make demo       offline: the pipeline on synthetic digits, one epoch per model
+# Working as a team (README: Working as a team), with a DVC remote configured:
+#   make pull       take what the team computed (run-cache and outputs), train the rest
+#   make push       share your results and run-cache
 PYTHON ?= python$(shell cat .python-version)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 SYNTHETIC := data/synthetic/mnist.npz
 
-.PHONY: install pipeline test lint demo schema
+.PHONY: install pipeline test lint demo schema pull push figures
 
 $(BIN)/dvc: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,17 +21,36 @@ $(BIN)/dvc: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-install: $(BIN)/dvc
+# The page template that makes `dvc plots show/diff` draw offline (.dvc/config
+# names it): the Vega libraries inline, from the pinned vl-convert-python.
+.dvc/plots/offline.html: $(BIN)/dvc stages/plots_html.py
+	$(BIN)/python -m stages.plots_html
+
+install: $(BIN)/dvc .dvc/plots/offline.html
 
 pipeline: install
 	$(BIN)/dvc repro
 
 test: install
-	$(BIN)/ruff check stages tests
+	$(BIN)/ruff check stages tests benchmarks
 	$(BIN)/pytest -q --durations=10
 
 lint: install
-	$(BIN)/ruff check stages tests
+	$(BIN)/ruff check stages tests benchmarks
+
+# PNGs of the pipeline's charts (learning curves, leaderboard) for the README,
+# rendered from the same DVC plot definitions as `dvc plots show`.
+figures: install
+	$(BIN)/python -m stages.figures --out docs/images
+
+# Each asks the remote once first: one clear line if it is down or refuses you.
+pull: install
+	$(BIN)/python -m stages.remote check
+	$(BIN)/dvc repro --pull
+
+push: install
+	$(BIN)/python -m stages.remote check
+	$(BIN)/dvc push --run-cache
 
 # The JSON Schema editors read for params.yaml, from the models that validate it.
 schema: install

@@ -18,7 +18,7 @@ DATA_METRICS = Path("metrics/data.json")
 SAMPLES_PLOT = Path("plots/samples.png")
 SUMMARY = Path("reports/summary.json")
 LEADERBOARD = Path("reports/leaderboard.md")
-LEADERBOARD_PLOT = Path("plots/leaderboard.png")
+LEADERBOARD_CSV = Path("plots/leaderboard.csv")
 LEARNING_CURVES = Path("plots/learning_curves.csv")
 
 
@@ -79,7 +79,7 @@ def stage_outputs(stage: str) -> tuple[list[Path], list[Path]]:
                    plot(name, "history.png")], []),
         "evaluate": ([per_class(name), test_metrics(name), plot(name, "confusion.csv"),
                       plot(name, "confusion.png"), plot(name, "predictions.png")], []),
-        "report": ([], [SUMMARY, LEADERBOARD, LEARNING_CURVES, LEADERBOARD_PLOT]),
+        "report": ([], [SUMMARY, LEADERBOARD, LEARNING_CURVES, LEADERBOARD_CSV]),
     }
     return outputs.get(kind, ([], []))  # validate's outputs persist: DVC keeps them
 

@@ -74,18 +74,3 @@ def confusion(path: str | os.PathLike, matrix: np.ndarray, title: str) -> None:
                 color="white" if count > threshold else "black")
     fig.tight_layout()
     _save(fig, path)
-
-
-def leaderboard(path: str | os.PathLike, rows: list[dict]) -> None:
-    """Test accuracy against training time, one labelled point per model."""
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.subplots()
-    for row in rows:
-        ax.scatter(row["train_seconds"], row["test_accuracy"])
-        ax.annotate(row["model"], (row["train_seconds"], row["test_accuracy"]),
-                    textcoords="offset points", xytext=(5, 4), fontsize=8)
-    ax.set(xlabel="training time (s)", ylabel="test accuracy",
-           title="mnist-zoo: accuracy vs training time")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    _save(fig, path)

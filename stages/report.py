@@ -4,20 +4,21 @@ Reads the metrics and per-epoch history of exactly the models in params.yaml
 (its DVC dependency is the whole `metrics/` folder, so a model added to
 params.yaml is waited for without editing dvc.yaml) and writes
 `reports/summary.json`, `reports/leaderboard.md` (a GitHub-ready table, the
-comment CI posts on pull requests), `plots/leaderboard.png` (accuracy against
-training time) and `plots/learning_curves.csv` (every model's epochs in one
-long table that DVC draws as one line per model).
+comment CI posts on pull requests), and two tables DVC draws (dvc.yaml, top
+level): `plots/leaderboard.csv` (test accuracy against training time) and
+`plots/learning_curves.csv` (every model's epochs, one line per model).
 """
 
 from __future__ import annotations
 
 import csv
 
-from stages import params, paths, plotting, timing
+from stages import params, paths
 from stages.cli import run
 from stages.dataio import atomic_output, read_history, read_json, write_json
 
 CURVE_COLUMNS = ("model", "epoch", "accuracy", "loss", "val_accuracy", "val_loss")
+LEADERBOARD_COLUMNS = ("model", "train_seconds", "test_accuracy")
 
 COLUMNS = ("rank", "model", "tutorial", "params", "epochs", "train s", "test accuracy",
            "test loss", "macro F1", "tutorial reports")
@@ -55,30 +56,32 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_learning_curves(config: params.Params) -> None:
+def write_csv(path, columns: tuple[str, ...], rows) -> None:
+    """A table for DVC's plots: the named columns of each row."""
+    with atomic_output(path) as tmp, tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def learning_curves(config: params.Params) -> list[dict]:
     """Every model's per-epoch figures, one row per model and epoch (from 1), in the
     order of params.yaml, which the charts' legend follows."""
-    with atomic_output(paths.LEARNING_CURVES) as tmp, tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, CURVE_COLUMNS, extrasaction="ignore",
-                                lineterminator="\n")
-        writer.writeheader()
-        for name in config.models:
-            for row in read_history(paths.history(name)):
-                writer.writerow({**row, "model": name, "epoch": row["epoch"] + 1})
+    return [{**row, "model": name, "epoch": row["epoch"] + 1}
+            for name in config.models for row in read_history(paths.history(name))]
 
 
 def main() -> None:
-    """Write the summary JSON, the Markdown leaderboard, its plot and the learning curves."""
+    """Write the summary JSON, the Markdown leaderboard and the tables DVC draws."""
     config = params.load()
     rows = collect(config)
-    write_learning_curves(config)
+    write_csv(paths.LEARNING_CURVES, CURVE_COLUMNS, learning_curves(config))
+    write_csv(paths.LEADERBOARD_CSV, LEADERBOARD_COLUMNS, rows)
     write_json(paths.SUMMARY, {"best_model": rows[0]["model"],
                                "best_test_accuracy": rows[0]["test_accuracy"],
                                "leaderboard": rows})
     with atomic_output(paths.LEADERBOARD) as tmp:
         tmp.write_text(markdown(rows))
-    with timing.phase("pictures"):
-        plotting.leaderboard(paths.LEADERBOARD_PLOT, rows)
     print(markdown(rows))
 
 

@@ -95,6 +95,8 @@ class Project:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target)
         project = cls(path)
+        if not (path / ".dvc/plots/offline.html").exists():  # `make install` makes it
+            project.python("-m", "stages.plots_html")
         project.git("init", "-q", "-b", "main")
         epochs = {} if epochs is None else {f"models.{m}.epochs": epochs
                                             for m in project.params()["models"]}

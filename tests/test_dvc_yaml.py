@@ -68,11 +68,14 @@ def test_report_and_charts_need_no_list_of_models():
     assert "metrics" in DVC_YAML["stages"]["report"]["deps"]  # the whole folder
     for model in MODELS:
         assert model not in (ROOT / "dvc.yaml").read_text()
+    sources = {"validation accuracy": {"plots/learning_curves.csv": "val_accuracy"},
+               "validation loss": {"plots/learning_curves.csv": "val_loss"},
+               "test accuracy vs training time": {"plots/leaderboard.csv": "test_accuracy"}}
     for plot in DVC_YAML["plots"]:
         [(title, definition)] = plot.items()
-        assert definition["y"] == {"plots/learning_curves.csv": title.replace(
-            "validation ", "val_")}, title
+        assert definition["y"] == sources.pop(title), title
         assert (ROOT / ".dvc/plots" / f"{definition['template']}.json").is_file()
+    assert not sources, f"charts missing: {sources}"
 
 
 def test_validate_runs_before_every_stage_and_tracks_every_section_read():

@@ -77,7 +77,10 @@ def test_report_sorts_the_leaderboard_by_test_accuracy(trained):
     table = (trained / paths.LEADERBOARD).read_text().splitlines()
     rows = [line for line in table if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == 7 and f"`{summary['best_model']}`" in rows[0]
-    assert (trained / paths.LEADERBOARD_PLOT).read_bytes()[:4] == b"\x89PNG"
+    points = (trained / paths.LEADERBOARD_CSV).read_text().splitlines()
+    assert points[0] == "model,train_seconds,test_accuracy"
+    assert [line.split(",")[0] for line in points[1:]] == [r["model"] for r in summary[
+        "leaderboard"]]
 
 
 def photo_of(digit_image: np.ndarray) -> Image.Image:

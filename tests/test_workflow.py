@@ -27,9 +27,19 @@ def test_workflow_tests_runs_the_pipeline_and_reports_on_pull_requests():
     assert set(triggers) == {"push", "pull_request"}
     steps = {job: "\n".join(str(step.get("run", "")) + str(step.get("uses", ""))
                             for step in body["steps"]) for job, body in workflow["jobs"].items()}
-    assert "make test" in steps["test"]
+    assert "make test" in steps["test"] and "openssh-server" in steps["test"]
+    assert "test-artifacts/" in WORKFLOW.read_text()  # the browser screenshots
     pipeline = steps["pipeline"]
-    for needed in ("make pipeline", "dvc metrics diff", "dvc params diff",
-                   "reports/leaderboard.md", "gh pr comment", "upload-artifact", "actions/cache",
-                   "dvc pull", "dvc push"):
+    for needed in ("make pipeline", "make pull", "make push", "stages.remote check",
+                   "dvc metrics diff", "dvc params diff", "reports/leaderboard.md",
+                   "stages.figures --rev", "dvc plots diff", "gh pr comment", "upload-artifact",
+                   "actions/cache"):
         assert needed in pipeline, needed
+
+
+def test_remote_credentials_come_from_secrets_and_stay_local():
+    text = WORKFLOW.read_text()
+    for secret in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DVC_SSH_KEY",
+                   "DVC_REMOTE_USER", "DVC_REMOTE_PASSWORD"):
+        assert f"${{{{ secrets.{secret} }}}}" in text, secret
+    assert "remote modify --local" in text and "remote modify \"" not in text
