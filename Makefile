@@ -13,7 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 SYNTHETIC := data/synthetic/mnist.npz
 
-.PHONY: install pipeline test lint demo schema pull push figures
+.PHONY: install install-ray pipeline test lint demo schema pull push figures
 
 $(BIN)/dvc: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,17 @@ $(BIN)/dvc: requirements.txt
 
 install: $(BIN)/dvc .dvc/plots/offline.html
 
+# Ray, for sweeps on a cluster: an optional extra the tests need.
+$(VENV)/.ray: $(BIN)/dvc requirements-ray.txt
+	$(BIN)/pip install --quiet -r requirements-ray.txt
+	touch $@
+
+install-ray: $(VENV)/.ray
+
 pipeline: install
 	$(BIN)/dvc repro
 
-test: install
+test: install install-ray
 	$(BIN)/ruff check stages tests benchmarks
 	$(BIN)/pytest -q --durations=10
 

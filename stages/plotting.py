@@ -8,6 +8,7 @@ timestamp), so plots are DVC-cache friendly.
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -72,5 +73,35 @@ def confusion(path: str | os.PathLike, matrix: np.ndarray, title: str) -> None:
     for (actual, predicted), count in np.ndenumerate(matrix):
         ax.text(predicted, actual, str(count), ha="center", va="center", fontsize=7,
                 color="white" if count > threshold else "black")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _sort_key(value: str) -> tuple:
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def sweep(path: str | os.PathLike, keys: list[str], rows: list[dict], title: str) -> None:
+    """Test accuracy against the first swept key's values, one line per setting of
+    the other keys, one panel per swept model."""
+    models = list(rows[0]["accuracy"])
+    fig = Figure(figsize=(5.5 * len(models), 4))
+    for ax, model in zip(np.atleast_1d(fig.subplots(1, len(models))), models, strict=True):
+        lines = defaultdict(list)
+        for row in rows:
+            lines[tuple(row["values"][1:])].append((row["values"][0], row["accuracy"][model]))
+        for rest, points in lines.items():
+            points.sort(key=lambda point: _sort_key(point[0]))
+            label = ", ".join(f"{key.rsplit('.', 1)[-1]}={value}"
+                              for key, value in zip(keys[1:], rest, strict=True))
+            ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=label or None)
+        ax.set(xlabel=keys[0].rsplit(".", 1)[-1], ylabel="test accuracy",
+               title=f"{title}: {model}")
+        ax.grid(alpha=0.3)
+        if len(lines) > 1:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path)

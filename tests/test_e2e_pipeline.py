@@ -151,7 +151,7 @@ def test_plots_show_renders_every_chart_once(reproduced_copy):
     expected = ["validation accuracy", "validation loss", "test accuracy vs training time",
                 *(f"{model}: test confusion matrix" for model in MODELS)]
     assert sorted(titles) == sorted(expected)  # each data chart once, no table drawn twice
-    pngs = re.findall(r'<img src="([^"]+)"', html)
+    pngs = re.findall(r'<img src="(static/[^"]+)"', html)
     assert len(pngs) == len(set(pngs)) == 1 + 3 * len(MODELS)
     for model in MODELS:
         assert html.count(f'"model": "{model}"') >= 2  # a line in both learning-curve charts

@@ -1,0 +1,260 @@
+"""Sweeps that fan out over a Ray cluster, each trial a DVC experiment that comes home.
+
+    python -m stages.sweep -S 'models.quickstart.optimizer.Adam.learning_rate=0.0003,0.001' \\
+                           -S 'models.quickstart.batch_size=32,128' \\
+                           [--address auto | ray://head:10001] [--remote origin]
+
+`-S` is DVC's own sweep grammar (comma lists, `range()`, `choice()`), expanded
+the way `dvc exp run` expands it; every combination is checked against the
+params schema before anything is scheduled. Each combination is one Ray task
+(stages/trial.py) that runs one `dvc exp run` on whichever node Ray picks and
+pushes it to the git remote and the DVC remote. When the sweep ends,
+`dvc exp pull` brings every trial here (`dvc exp show` lists them, `dvc exp
+apply` plus `dvc pull` gives a trial's model without training) and a summary
+is printed and written to reports/sweeps/. With no --address, a local Ray
+instance with one worker per core runs the trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from stages import params, plotting, trial
+from stages.cli import UserError, run
+from stages.dataio import atomic_output
+
+SWEEPS = Path("reports/sweeps")
+
+
+def expand(overrides: list[str]) -> list[list[str]]:
+    """The combinations of `-S` overrides, exactly as `dvc exp run` expands them."""
+    from dvc.exceptions import InvalidArgumentError
+    from dvc.utils.cli_parse import to_path_overrides
+    from dvc.utils.hydra import get_hydra_sweeps
+    from hydra.errors import HydraException
+
+    try:
+        sweeps = get_hydra_sweeps(to_path_overrides(overrides))
+    except (InvalidArgumentError, HydraException, ValueError) as error:
+        raise UserError(f"-S {' '.join(overrides)}: {error}") from None
+    if any(set(combo) != {"params.yaml"} for combo in sweeps):
+        raise UserError("sweeps set keys of params.yaml only (no `file.yaml:` prefix)")
+    return [combo["params.yaml"] for combo in sweeps]
+
+
+def check(combinations: list[list[str]]) -> None:
+    """Refuse the sweep if any combination makes a params.yaml the schema refuses."""
+    from dvc.exceptions import DvcException
+    from dvc.utils.hydra import apply_overrides
+    from hydra.errors import HydraException
+
+    with tempfile.TemporaryDirectory() as scratch:
+        for overrides in combinations:
+            copy = Path(scratch) / "params.yaml"
+            shutil.copy(params.PARAMS_FILE, copy)
+            where = f"-S {' '.join(overrides)}"
+            try:
+                apply_overrides(copy, overrides)
+            except (DvcException, HydraException) as error:
+                reason = error.__cause__ or error  # DVC wraps hydra's precise message
+                raise UserError(f"{where}: {_unknown_key(overrides) or str(reason).splitlines()[0]}"
+                                ) from None
+            try:
+                params.load(copy)
+            except UserError as error:
+                raise UserError(f"{where}: {error}") from None
+
+
+def _unknown_key(overrides: list[str]) -> str | None:
+    """'unknown key a.b (did you mean ...)' for the first override naming a key that
+    params.yaml does not have, as the validator says it."""
+    import yaml
+
+    raw = yaml.safe_load(params.PARAMS_FILE.read_text())
+    for override in overrides:
+        node, path = raw, []
+        for key in override.split("=", 1)[0].lstrip("+~").split("."):
+            path.append(key)
+            if not isinstance(node, dict) or key not in node:
+                options = node if isinstance(node, dict) else {}
+                return f"unknown key {'.'.join(path)}{params.did_you_mean(key, options)}"
+            node = node[key]
+    return None
+
+
+def _git(*args: str) -> str:
+    result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+    if result.returncode:
+        raise UserError(f"git {' '.join(args)}: {result.stderr.strip().splitlines()[-1:]}")
+    return result.stdout.strip()
+
+
+def publish_commit(remote: str) -> tuple[str, str]:
+    """The git remote's URL and the commit every trial starts from: this HEAD,
+    which must hold every change (trials clone it) and is pushed to the remote as
+    refs/sweeps/<commit> so every node can fetch it."""
+    if _git("status", "--porcelain", "--untracked-files=no"):
+        raise UserError("the workspace has uncommitted changes, and trials start from the last "
+                        "commit: commit them (or stash them) first")
+    url, commit = _git("remote", "get-url", remote), _git("rev-parse", "HEAD")
+    _git("push", "-q", remote, f"{commit}:refs/sweeps/{commit}")
+    return url, commit
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise UserError("Ray is not installed: pip install -r requirements-ray.txt") from None
+    return ray
+
+
+def schedule(ray, trials: list[dict]) -> tuple[dict, dict]:
+    """Run the trials; print progress; return (results, failures) by trial name."""
+    @ray.remote
+    class Progress:  # where each trial says it started, so the driver can count
+        def __init__(self):
+            self.running = {}
+
+        def started(self, name, node):
+            self.running[name] = node
+
+        def snapshot(self):
+            return dict(self.running)
+
+    progress = Progress.remote()
+    task = ray.remote(num_cpus=1, max_retries=3)(trial.run_trial)
+    refs = {task.options(name=t["name"]).remote(t, progress): t["name"] for t in trials}
+    pending, results, failures, shown, last = list(refs), {}, {}, set(), ""
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1, timeout=2)
+            for ref in done:
+                name = refs[ref]
+                try:
+                    results[name] = outcome = ray.get(ref)
+                    print(f"sweep: done {name} on {outcome['node']} in {outcome['seconds']}s: "
+                          f"{_figures(outcome)}", flush=True)
+                except ray.exceptions.RayTaskError as error:
+                    failures[name] = _reason(error)
+                    print(f"sweep: FAILED {name}: {failures[name]}", flush=True)
+            running = ray.get(progress.snapshot.remote())
+            for name in sorted(set(running) - shown - set(results) - set(failures)):
+                print(f"sweep: started {name} on {running[name]}", flush=True)
+            shown |= set(running)
+            started = len(set(running) - set(results) - set(failures))
+            line = (f"sweep: {len(trials) - len(results) - len(failures) - started} queued, "
+                    f"{started} running, {len(results)} done, {len(failures)} failed")
+            if line != last:
+                print(line, flush=True)
+                last = line
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        print(f"interrupted: cancelled {len(pending)} unfinished trial(s); {len(results)} "
+              "finished trial(s) are on the git remote (`dvc exp pull`)", file=sys.stderr)
+        raise
+    return results, failures
+
+
+def _reason(error: Exception) -> str:
+    cause = getattr(error, "cause", None)
+    return str(cause) if isinstance(cause, trial.TrialError) else str(error).splitlines()[-1]
+
+
+def _figures(result: dict) -> str:
+    return ", ".join(f"{model} {m['test_accuracy']:.4f}" for model, m in result["metrics"].items()
+                     if model in result["models"])
+
+
+def summary(sweep_id: str, trials: list[dict], results: dict) -> str:
+    """The table of trials (swept values, test accuracy of the swept models), and its plot."""
+    keys = [override.split("=", 1)[0] for override in trials[0]["overrides"]]
+    models = trials[0]["models"]
+    head = ["trial", *keys, *(f"{m} test accuracy" for m in models), "node", "seconds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
+    for t in trials:
+        result = results.get(t["name"])
+        values = [o.split("=", 1)[1] for o in t["overrides"]]
+        scores = [f"{result['metrics'][m]['test_accuracy']:.4f}" if result else "failed"
+                  for m in models]
+        lines.append("| " + " | ".join([t["name"], *values, *scores,
+                                         result["node"] if result else "",
+                                         str(result["seconds"]) if result else ""]) + " |")
+        if result:
+            rows.append({"values": values, "accuracy": {m: result["metrics"][m]["test_accuracy"]
+                                                        for m in models}})
+    table = "\n".join(lines) + "\n"
+    SWEEPS.mkdir(parents=True, exist_ok=True)
+    with atomic_output(SWEEPS / f"{sweep_id}.md") as tmp:
+        tmp.write_text(f"## Sweep {sweep_id}\n\n{table}")
+    if rows:
+        plotting.sweep(SWEEPS / f"{sweep_id}.png", keys, rows, f"sweep {sweep_id}")
+    return table
+
+
+def swept_models(overrides: list[str], config: params.Params) -> list[str]:
+    """Models whose block a sweep changes; every model when it changes shared keys."""
+    touched = {o.split("=", 1)[0].split(".")[1] for o in overrides if o.startswith("models.")}
+    if len(touched) < len(overrides) or not touched:
+        return list(config.models)
+    return [m for m in config.models if m in touched]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Check the sweep, run it on Ray, bring every trial home, summarize."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-S", "--set-param", dest="overrides", action="append", required=True,
+                        help="a DVC override, e.g. models.quickstart.epochs=1,2,3")
+    parser.add_argument("--address", help="a Ray cluster: auto, or ray://head:10001 "
+                                          "(default: a local Ray instance, one worker per core)")
+    parser.add_argument("--remote", default="origin", help="the team's git remote")
+    args = parser.parse_args(argv)
+    combinations = expand(args.overrides)
+    check(combinations)
+    models = swept_models(combinations[0], params.load())
+    url, commit = publish_commit(args.remote)
+    sweep_id = hashlib.sha256(json.dumps([commit, combinations]).encode()).hexdigest()[:8]
+    trials = [{"name": f"sweep-{sweep_id}-{i + 1:02d}", "overrides": overrides, "repo": url,
+               "commit": commit, "models": models} for i, overrides in enumerate(combinations)]
+    ray = _ray()
+    ray.init(address=args.address, num_cpus=None if args.address else os.cpu_count(),
+             logging_level="ERROR", log_to_driver=False)
+    ray.cloudpickle.register_pickle_by_value(trial)  # nodes need no checkout of this project
+    started = time.perf_counter()
+    print(f"sweep {sweep_id}: {len(trials)} trials of {commit[:8]} on "
+          f"{len(ray.nodes())} node(s)", flush=True)
+    try:
+        ray.get(ray.remote(num_cpus=1)(trial.prepare_data).remote(trials[0]))
+    except ray.exceptions.RayTaskError as error:
+        raise UserError(f"preparing the data: {_reason(error)}") from None
+    results, failures = schedule(ray, trials)
+    if results:
+        _git_dvc("exp", "pull", "--force", args.remote, *sorted(results))
+    print(summary(sweep_id, trials, results))
+    print(f"sweep {sweep_id}: {len(results)} done, {len(failures)} failed in "
+          f"{time.perf_counter() - started:.0f}s; written to {SWEEPS / sweep_id}.md")
+    if failures:
+        raise UserError(f"{len(failures)} trial(s) failed: " + "; ".join(
+            f"{name}: {reason}" for name, reason in sorted(failures.items())))
+
+
+def _git_dvc(*args: str) -> None:
+    dvc = Path(sys.executable).parent / "dvc"
+    result = subprocess.run([str(dvc), *args], capture_output=True, text=True, check=False)
+    if result.returncode:
+        raise UserError(f"dvc {' '.join(args[:2])}: {result.stderr.strip().splitlines()[-1:]}")
+
+
+if __name__ == "__main__":
+    run(lambda: main(sys.argv[1:]))

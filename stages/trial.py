@@ -1,0 +1,164 @@
+"""One sweep trial, on whichever Ray node runs it: a DVC experiment that comes home.
+
+Everything here runs on a cluster node, which needs the project's Python
+environment, git, and access to the git and DVC remotes (README: Sweeps on a
+cluster), but not this checkout: `stages.sweep` ships these functions to the
+nodes by value. On the node:
+
+1. a mirror of the git remote, kept per node and reused (`git fetch` after the
+   first trial), and a DVC cache shared by the node's trials;
+2. the trial's own clone at the sweep's commit; one question to each remote, so
+   an unreachable one fails in one line naming the node and the remote;
+3. `dvc exp run --pull -S ...`: download and prepare come from the DVC remote's
+   run-cache, only the swept models train;
+4. the outputs and run-cache to the DVC remote, then the experiment's git ref
+   (forced: a retried trial replaces, never duplicates, an earlier attempt):
+   data first, so no experiment is ever visible without its data.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+BASE = Path(os.environ.get("MNIST_ZOO_SWEEP_DIR", Path.home() / ".cache" / "mnist-zoo-sweeps"))
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "mnist-zoo sweep",
+                "GIT_AUTHOR_EMAIL": "sweep@mnist-zoo.invalid"}
+
+
+class TrialError(Exception):
+    """A trial that cannot succeed as asked: its one-line reason (not retried)."""
+
+
+def _die_with_parent() -> None:
+    """Make a child process die when the Ray worker running it does (a lost node,
+    a cancelled trial): no orphaned training left behind (Linux)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _env() -> dict:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    for key, value in GIT_IDENTITY.items():
+        env.setdefault(key, value)
+    env.setdefault("GIT_COMMITTER_NAME", env["GIT_AUTHOR_NAME"])
+    env.setdefault("GIT_COMMITTER_EMAIL", env["GIT_AUTHOR_EMAIL"])
+    return env
+
+
+def _run(args: list, cwd: Path, what: str) -> str:
+    """Run a command; on failure raise TrialError with its own last error line."""
+    result = subprocess.run([str(a) for a in args], cwd=cwd, env=_env(), text=True,
+                            capture_output=True, preexec_fn=_die_with_parent, check=False)
+    if result.returncode:
+        lines = [line.strip() for line in (result.stderr + result.stdout).splitlines()
+                 if line.strip()]
+        ours = [line for line in lines if line.startswith("error: ")]  # a stage's one line
+        theirs = [line for line in lines if line.startswith(("ERROR", "fatal"))]
+        reason = (ours[:1] or theirs[-1:] or lines[-1:] or ["failed"])[0]
+        raise TrialError(f"{what}: {reason.split('. DVC removed this stage')[0]}")
+    return result.stdout
+
+
+def node_name() -> str:
+    import ray
+
+    return f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
+
+
+def _mirror(repo: str) -> tuple[Path, Path]:
+    """This node's mirror of the git remote (made once, then fetched), and its DVC cache."""
+    import ray
+
+    node = BASE / ray.get_runtime_context().get_node_id()[:12]
+    home = node / hashlib.sha256(repo.encode()).hexdigest()[:12]
+    home.mkdir(parents=True, exist_ok=True)
+    mirror = home / "mirror.git"
+    with open(home / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the node's trials take turns updating it
+        if mirror.exists():
+            _run(["git", "fetch", "-q", "--prune", "origin", "+refs/heads/*:refs/heads/*",
+                  "+refs/sweeps/*:refs/sweeps/*"], mirror, f"git remote {repo}")
+        else:
+            _run(["git", "clone", "-q", "--mirror", repo, mirror], home, f"git remote {repo}")
+    return mirror, home / "dvc-cache"
+
+
+def run_trial(trial: dict, progress=None) -> dict:
+    """Run one experiment and push it; return its name, node, metrics and seconds."""
+    node = node_name()
+    if progress is not None:
+        progress.started.remote(trial["name"], node)
+    started = time.perf_counter()
+    try:
+        mirror, cache = _mirror(trial["repo"])
+    except TrialError as error:
+        raise TrialError(f"on node {node}: cannot reach the {error}") from None
+    workdir = mirror.parent / "trials" / f"{trial['name']}-{uuid.uuid4().hex[:8]}"
+    try:
+        _run(["git", "clone", "-q", "--shared", "--no-checkout", mirror, workdir], mirror.parent,
+             "git clone")
+        _run(["git", "checkout", "-q", trial["commit"]], workdir, "git checkout")
+        _run(["git", "remote", "set-url", "origin", trial["repo"]], workdir, "git remote")
+        _run(["dvc", "cache", "dir", "--local", cache], workdir, "dvc cache")
+        _run(["dvc", "config", "--local", "cache.type", "reflink,hardlink,copy"], workdir,
+             "dvc cache")
+        for check, where in ((["git", "ls-remote", "-q", "origin", "HEAD"],
+                              f"the git remote {trial['repo']}"),
+                             ([sys.executable, "-m", "stages.remote", "check"], "the DVC remote")):
+            try:
+                _run(check, workdir, where)
+            except TrialError as error:
+                raise TrialError(f"on node {node}: cannot reach {error}") from None
+        overrides = [arg for override in trial["overrides"] for arg in ("-S", override)]
+        _run(["dvc", "exp", "run", "--pull", "-n", trial["name"], *overrides], workdir,
+             f"trial {trial['name']}")
+        _run(["dvc", "push", "--run-cache"], workdir, f"on node {node}: dvc push")
+        _run(["dvc", "exp", "push", "--force", "--no-cache", "origin", trial["name"]], workdir,
+             f"on node {node}: dvc exp push")
+        return {"name": trial["name"], "node": node, "overrides": trial["overrides"],
+                "models": trial["models"],
+                "seconds": round(time.perf_counter() - started, 1),
+                "metrics": _metrics(workdir)}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _metrics(workdir: Path) -> dict:
+    """Every model's flat test metrics in the trial's workspace."""
+    return {path.stem: json.loads(path.read_text())
+            for path in sorted((workdir / "metrics").glob("*.json"))
+            if path.stem != "data" and not path.stem.endswith(".per_class")}
+
+
+def prepare_data(trial: dict) -> str:
+    """Make sure the DVC remote's run-cache holds download and prepare for the
+    sweep's commit, so no trial downloads or prepares anything itself."""
+    node = node_name()
+    mirror, cache = _mirror(trial["repo"])
+    workdir = mirror.parent / "trials" / f"data-{uuid.uuid4().hex[:8]}"
+    try:
+        _run(["git", "clone", "-q", "--shared", "--no-checkout", mirror, workdir], mirror.parent,
+             "git clone")
+        _run(["git", "checkout", "-q", trial["commit"]], workdir, "git checkout")
+        _run(["dvc", "cache", "dir", "--local", cache], workdir, "dvc cache")
+        try:
+            _run([sys.executable, "-m", "stages.remote", "check"], workdir, "the DVC remote")
+        except TrialError as error:
+            raise TrialError(f"on node {node}: cannot reach {error}") from None
+        _run(["dvc", "repro", "--pull", "prepare"], workdir, "download and prepare")
+        _run(["dvc", "push", "--run-cache"], workdir, f"on node {node}: dvc push")
+        return node
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
