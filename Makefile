@@ -13,7 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 SYNTHETIC := data/synthetic/mnist.npz
 
-.PHONY: install install-ray pipeline test lint demo schema pull push figures
+.PHONY: install install-ray pipeline test test-slow lint demo schema pull push figures
 
 $(BIN)/dvc: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,16 @@ install-ray: $(VENV)/.ray
 pipeline: install
 	$(BIN)/dvc repro
 
+# Two test processes (one per core), a test file each. The slowest contract tests
+# are marked `slow`: `make test-slow` runs them, and CI runs both.
+PYTEST := $(BIN)/pytest -q -n 2 --dist loadfile --durations=10
+
 test: install install-ray
 	$(BIN)/ruff check stages tests benchmarks
-	$(BIN)/pytest -q --durations=10
+	$(PYTEST) -m "not slow"
+
+test-slow: install install-ray
+	$(PYTEST) -m slow
 
 lint: install
 	$(BIN)/ruff check stages tests benchmarks

@@ -228,8 +228,11 @@ def main(argv: list[str] | None = None) -> None:
     trials = [{"name": f"sweep-{sweep_id}-{i + 1:02d}", "overrides": overrides, "repo": url,
                "commit": commit, "models": models} for i, overrides in enumerate(combinations)]
     ray = _ray()
-    ray.init(address=args.address, num_cpus=None if args.address else os.cpu_count(),
-             logging_level="ERROR", log_to_driver=False)
+    if args.address:
+        ray.init(address=args.address, logging_level="ERROR", log_to_driver=False)
+    else:  # "local": a new instance of our own, never a cluster that happens to run here
+        ray.init(address="local", num_cpus=os.cpu_count(), logging_level="ERROR",
+                 log_to_driver=False)
     ray.cloudpickle.register_pickle_by_value(trial)  # nodes need no checkout of this project
     started = time.perf_counter()
     print(f"sweep {sweep_id}: {len(trials)} trials of {commit[:8]} on "

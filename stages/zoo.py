@@ -32,8 +32,15 @@ from stages.shapes import CLASSES, INPUT_SHAPE
 # per core for both. One thread per op also makes the bits independent of the
 # machine's core count.
 INTRA_OP_THREADS, INTER_OP_THREADS = 1, 2
-tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP_THREADS)
-tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS)
+try:
+    tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP_THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS)
+except RuntimeError:  # TensorFlow ran an op before this module was imported
+    if (tf.config.threading.get_intra_op_parallelism_threads(),
+            tf.config.threading.get_inter_op_parallelism_threads()) != (
+            INTRA_OP_THREADS, INTER_OP_THREADS):
+        raise RuntimeError("TensorFlow started before stages.zoo could set its thread "
+                           "counts, on which results depend: import stages.zoo first") from None
 
 
 def _construct(namespace, name: str, args: dict, where: str):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from harness import MODELS, ROOT, Project, Server, sha256
-from stages import mnist
+from stages import mnist, zoo  # noqa: F401 (sets TensorFlow's threads before any test uses it)
 from stages.dataio import save_npz
 from stages.synthetic import make_dataset
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 import yaml
 
 from harness import BIN, ENV, MODELS
@@ -116,6 +117,7 @@ def test_an_unchanged_retrain_does_not_rerun_evaluation(reproduced_copy):
     assert project.stale_stages() == untouched | {"report"}
 
 
+@pytest.mark.slow
 def test_forced_rerun_gives_identical_outputs(reproduced, reproduced_copy):
     before = reproduced.lock_hashes()
     reproduced_copy.dvc("repro", "--force")
@@ -157,6 +159,7 @@ def test_plots_show_renders_every_chart_once(reproduced_copy):
         assert html.count(f'"model": "{model}"') >= 2  # a line in both learning-curve charts
 
 
+@pytest.mark.slow
 def test_experiments_run_and_report_metrics(reproduced_copy):
     project = reproduced_copy
     project.dvc("exp", "run", "-n", "qs2", "-S", "models.quickstart.epochs=2")

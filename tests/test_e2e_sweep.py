@@ -96,6 +96,7 @@ def test_a_bad_override_is_refused_before_anything_is_scheduled(team, tmp_path):
     assert not (tmp_path / "nodes").exists()  # nothing reached Ray
 
 
+@pytest.mark.slow
 def test_a_sweep_survives_a_lost_node_and_every_trial_comes_home(team, cluster, tmp_path):
     project = team["project"]
     process = subprocess.Popen(

@@ -15,7 +15,10 @@ import pytest
 from harness import MODELS, Project, error_lines, run
 from servers import SSHServer, WebDAVServer
 
-KINDS = ("directory", "ssh", "webdav")
+# The directory remote runs with `make test`; the servers' runs, slower, with
+# `make test-slow` (CI runs both).
+KINDS = ("directory", pytest.param("ssh", marks=pytest.mark.slow),
+         pytest.param("webdav", marks=pytest.mark.slow))
 TRAINED = {f"{kind}@{m}" for kind in ("train", "evaluate") for m in MODELS}
 
 

@@ -1,0 +1,90 @@
+"""The same sweep three ways, on this machine: `stages.sweep` on a local Ray
+instance, on Ray's 3-node test cluster, and `dvc queue start --jobs 2`.
+
+    .venv/bin/python benchmarks/sweep_speed.py [--trials 12]
+
+One model (quickstart), one epoch, synthetic digits (6,000/1,000); the project
+has run once and pushed its run-cache, as a team's would have. Prints the wall
+time of each way for the same trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from end_to_end import dataset  # noqa: E402
+
+from harness import ENV, Project, run, sha256  # noqa: E402
+
+RATES = ("0.0003", "0.0005", "0.001", "0.002", "0.003", "0.005")
+
+
+def team_project(workdir: Path, data: Path) -> Project:
+    """A project that ran once, its run-cache on a directory remote, pushed to origin."""
+    project = Project.create(workdir / "user", str(data), sha256(data))
+    project.dvc("remote", "add", "-d", "storage", workdir / "dvc-remote")
+    project.dvc("repro")
+    project.commit("results, and the team's DVC remote")
+    run(["git", "init", "-q", "--bare", "-b", "main", workdir / "origin.git"], workdir)
+    project.git("remote", "add", "origin", str(workdir / "origin.git"))
+    project.git("push", "-q", "origin", "HEAD:refs/heads/main")
+    project.dvc("push", "--run-cache")
+    return project
+
+
+def timed(args: list, project: Project, env: dict) -> float:
+    started = time.perf_counter()
+    run(args, project.path, env=env, timeout=3600)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=12, choices=(4, 12))
+    args = parser.parse_args()
+    rates = RATES if args.trials == 12 else RATES[:2]
+    sets = ["-S", f"models.quickstart.optimizer.Adam.learning_rate={','.join(rates)}",
+            "-S", "models.quickstart.batch_size=32,64"]
+    token = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    os.environ.update(token)
+    from ray.cluster_utils import Cluster
+
+    with tempfile.TemporaryDirectory() as workdir:
+        project = team_project(Path(workdir), dataset(6000, 1000))
+        env = {**ENV, **token, "PYTHONPATH": str(ROOT),
+               "MNIST_ZOO_SWEEP_DIR": str(Path(workdir) / "nodes")}
+        local = timed([sys.executable, "-m", "stages.sweep", *sets], project, env)
+        print(f"stages.sweep, local Ray (one worker per core): {local:.0f}s", flush=True)
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+        for _ in range(2):
+            cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        try:
+            three = timed([sys.executable, "-m", "stages.sweep", "--address", cluster.address,
+                           *sets], project, env)
+        finally:
+            cluster.shutdown()
+        print(f"stages.sweep, 3-node test cluster (2 workers): {three:.0f}s", flush=True)
+        started = time.perf_counter()
+        project.dvc("exp", "run", "--queue", *sets)
+        project.dvc("queue", "start", "--jobs", "2")
+        while any(word in project.dvc("queue", "status").stdout for word in ("Queued",
+                                                                              "Running")):
+            time.sleep(2)
+        queue = time.perf_counter() - started
+        print(f"dvc queue start --jobs 2: {queue:.0f}s")
+    print(f"\n{args.trials} trials of quickstart (1 epoch, 6,000 digits), {os.cpu_count()} cores:"
+          f" local Ray {local:.0f}s, 3-node cluster {three:.0f}s, dvc queue {queue:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
