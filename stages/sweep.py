@@ -118,45 +118,43 @@ def _ray():
     return ray
 
 
+class Board:
+    """The progress lines: each trial as it starts and ends, and the counts."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.shown, self.last = total, set(), ""
+
+    def update(self, running: dict, results: dict, failures: dict) -> None:
+        for name in sorted(set(running) - self.shown):
+            print(f"sweep: started {name} on {running[name]}", flush=True)
+        self.shown |= set(running)
+        busy = len(set(running) - set(results) - set(failures))
+        line = (f"sweep: {self.total - len(results) - len(failures) - busy} queued, {busy} "
+                f"running, {len(results)} done, {len(failures)} failed")
+        if line != self.last:
+            print(line, flush=True)
+            self.last = line
+
+
 def schedule(ray, trials: list[dict]) -> tuple[dict, dict]:
-    """Run the trials; print progress; return (results, failures) by trial name."""
-    @ray.remote
-    class Progress:  # where each trial says it started, so the driver can count
-        def __init__(self):
-            self.running = {}
-
-        def started(self, name, node):
-            self.running[name] = node
-
-        def snapshot(self):
-            return dict(self.running)
-
-    progress = Progress.remote()
+    """Run the trials as Ray tasks (retried on a lost node, never on their own
+    failure); print progress; return (results, failures) by trial name."""
+    progress = ray.remote(trial.Progress).remote()
     task = ray.remote(num_cpus=1, max_retries=3)(trial.run_trial)
-    refs = {task.options(name=t["name"]).remote(t, progress): t["name"] for t in trials}
-    pending, results, failures, shown, last = list(refs), {}, {}, set(), ""
+    names = {task.options(name=t["name"]).remote(t, progress): t["name"] for t in trials}
+    pending, results, failures, board = list(names), {}, {}, Board(len(trials))
     try:
         while pending:
             done, pending = ray.wait(pending, num_returns=1, timeout=2)
             for ref in done:
-                name = refs[ref]
                 try:
-                    results[name] = outcome = ray.get(ref)
-                    print(f"sweep: done {name} on {outcome['node']} in {outcome['seconds']}s: "
-                          f"{_figures(outcome)}", flush=True)
+                    results[names[ref]] = outcome = ray.get(ref)
+                    print(f"sweep: done {names[ref]} on {outcome['node']} in "
+                          f"{outcome['seconds']}s: {_figures(outcome)}", flush=True)
                 except ray.exceptions.RayTaskError as error:
-                    failures[name] = _reason(error)
-                    print(f"sweep: FAILED {name}: {failures[name]}", flush=True)
-            running = ray.get(progress.snapshot.remote())
-            for name in sorted(set(running) - shown - set(results) - set(failures)):
-                print(f"sweep: started {name} on {running[name]}", flush=True)
-            shown |= set(running)
-            started = len(set(running) - set(results) - set(failures))
-            line = (f"sweep: {len(trials) - len(results) - len(failures) - started} queued, "
-                    f"{started} running, {len(results)} done, {len(failures)} failed")
-            if line != last:
-                print(line, flush=True)
-                last = line
+                    failures[names[ref]] = _reason(error)
+                    print(f"sweep: FAILED {names[ref]}: {failures[names[ref]]}", flush=True)
+            board.update(ray.get(progress.snapshot.remote()), results, failures)
     except KeyboardInterrupt:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -243,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"preparing the data: {_reason(error)}") from None
     results, failures = schedule(ray, trials)
     if results:
-        _git_dvc("exp", "pull", "--force", args.remote, *sorted(results))
+        _dvc("exp", "pull", "--force", args.remote, *sorted(results))
     print(summary(sweep_id, trials, results))
     print(f"sweep {sweep_id}: {len(results)} done, {len(failures)} failed in "
           f"{time.perf_counter() - started:.0f}s; written to {SWEEPS / sweep_id}.md")
@@ -252,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{name}: {reason}" for name, reason in sorted(failures.items())))
 
 
-def _git_dvc(*args: str) -> None:
+def _dvc(*args: str) -> None:
     dvc = Path(sys.executable).parent / "dvc"
     result = subprocess.run([str(dvc), *args], capture_output=True, text=True, check=False)
     if result.returncode:

@@ -41,6 +41,19 @@ class TrialError(Exception):
     """A trial that cannot succeed as asked: its one-line reason (not retried)."""
 
 
+class Progress:
+    """A Ray actor's state: which trial started on which node, for the driver."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, str] = {}
+
+    def started(self, name: str, node: str) -> None:
+        self.running[name] = node
+
+    def snapshot(self) -> dict[str, str]:
+        return dict(self.running)
+
+
 def _die_with_parent() -> None:
     """Make a child process die when the Ray worker running it does (a lost node,
     a cancelled trial): no orphaned training left behind (Linux)."""

@@ -1,14 +1,8 @@
 """simple_cnn: the tutorial's CNNModel (benchmark baseline)."""
 import tensorflow as tf
-from _common import load_data
-from _from_scratch import train_and_test
+from _from_scratch import scaled_datasets, train_and_test
 
-(x_train, y_train), (x_test, y_test) = load_data()
-x_train_scaled, x_test_scaled = x_train / 255.0, x_test / 255.0
-x_train_scaled = x_train_scaled[..., tf.newaxis].astype("float32")
-x_test_scaled = x_test_scaled[..., tf.newaxis].astype("float32")
-train_ds = tf.data.Dataset.from_tensor_slices((x_train_scaled, y_train)).shuffle(60000).batch(32)
-test_ds = tf.data.Dataset.from_tensor_slices((x_test_scaled, y_test)).batch(32)
+train_ds, test_ds = scaled_datasets()
 
 
 class CNNModel(tf.keras.Model):
