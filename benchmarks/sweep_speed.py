@@ -4,8 +4,10 @@ instance, on Ray's 3-node test cluster, and `dvc queue start --jobs 2`.
     .venv/bin/python benchmarks/sweep_speed.py [--trials 12]
 
 One model (quickstart), one epoch, synthetic digits (6,000/1,000); the project
-has run once and pushed its run-cache, as a team's would have. Prints the wall
-time of each way for the same trials.
+has run once and pushed its run-cache, as a team's would have. Each way starts
+from its own copy of that state (project, git remote, DVC remote, node caches),
+so none reuses a trial another way computed. Prints the wall time of each way
+for the same trials.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -41,6 +44,19 @@ def team_project(workdir: Path, data: Path) -> Project:
     return project
 
 
+def fresh_copy(base: Path, dest: Path) -> Project:
+    """A copy of the team's project, git remote and DVC remote, repointed at each other:
+    the run-cache holds the first run only, never another way's trials."""
+    for name in ("user", "origin.git", "dvc-remote"):
+        shutil.copytree(base / name, dest / name, symlinks=True)
+    project = Project(dest / "user")
+    project.git("remote", "set-url", "origin", str(dest / "origin.git"))
+    project.dvc("remote", "modify", "storage", "url", str(dest / "dvc-remote"))
+    project.commit("this copy's DVC remote")
+    project.git("push", "-q", "origin", "HEAD:refs/heads/main")
+    return project
+
+
 def timed(args: list, project: Project, env: dict) -> float:
     started = time.perf_counter()
     run(args, project.path, env=env, timeout=3600)
@@ -58,12 +74,19 @@ def main() -> None:
     os.environ.update(token)
     from ray.cluster_utils import Cluster
 
-    with tempfile.TemporaryDirectory() as workdir:
-        project = team_project(Path(workdir), dataset(6000, 1000))
-        env = {**ENV, **token, "PYTHONPATH": str(ROOT),
-               "MNIST_ZOO_SWEEP_DIR": str(Path(workdir) / "nodes")}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        team_project(workdir / "base", dataset(6000, 1000))
+
+        def way(name: str) -> tuple[Project, dict]:
+            env = {**ENV, **token, "PYTHONPATH": str(ROOT),
+                   "MNIST_ZOO_SWEEP_DIR": str(workdir / name / "nodes")}
+            return fresh_copy(workdir / "base", workdir / name), env
+
+        project, env = way("local")
         local = timed([sys.executable, "-m", "stages.sweep", *sets], project, env)
         print(f"stages.sweep, local Ray (one worker per core): {local:.0f}s", flush=True)
+        project, env = way("cluster")
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
         for _ in range(2):
             cluster.add_node(num_cpus=1)
@@ -74,6 +97,7 @@ def main() -> None:
         finally:
             cluster.shutdown()
         print(f"stages.sweep, 3-node test cluster (2 workers): {three:.0f}s", flush=True)
+        project, _ = way("queue")
         started = time.perf_counter()
         project.dvc("exp", "run", "--queue", *sets)
         project.dvc("queue", "start", "--jobs", "2")

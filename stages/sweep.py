@@ -94,8 +94,14 @@ def _unknown_key(overrides: list[str]) -> str | None:
 def _git(*args: str) -> str:
     result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
     if result.returncode:
-        raise UserError(f"git {' '.join(args)}: {result.stderr.strip().splitlines()[-1:]}")
+        raise UserError(f"git {' '.join(args)}: {_last_line(result.stderr)}")
     return result.stdout.strip()
+
+
+def _last_line(stderr: str) -> str:
+    """A failed command's own message: the last line it printed."""
+    lines = stderr.strip().splitlines()
+    return lines[-1] if lines else "failed without a message"
 
 
 def publish_commit(remote: str) -> tuple[str, str]:
@@ -254,7 +260,7 @@ def _dvc(*args: str) -> None:
     dvc = Path(sys.executable).parent / "dvc"
     result = subprocess.run([str(dvc), *args], capture_output=True, text=True, check=False)
     if result.returncode:
-        raise UserError(f"dvc {' '.join(args[:2])}: {result.stderr.strip().splitlines()[-1:]}")
+        raise UserError(f"dvc {' '.join(args[:2])}: {_last_line(result.stderr)}")
 
 
 if __name__ == "__main__":

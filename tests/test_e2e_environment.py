@@ -26,7 +26,7 @@ def other_keras(tmp_path_factory):
                             capture_output=True, text=True, check=False)
     if result.returncode:
         unavailable(f"cannot install keras=={OTHER_KERAS} from PyPI: "
-                    f"{result.stderr.strip().splitlines()[-1:]}")
+                    f"{(result.stderr.strip().splitlines() or ['no message'])[-1]}")
     return target
 
 

@@ -61,7 +61,7 @@ def test_embedding_sees_the_exact_integer_intensity_of_each_pixel():
     table = np.zeros((256, 3), np.float32)
     table[:, 0] = np.arange(256)
     embedding.set_weights([table])
-    lookup = keras.Model(model.inputs, embedding.output)
+    lookup = keras.Model(model.inputs[0], embedding.output)
     intensities = np.arange(784) % 256
     x = (intensities.astype(np.float32) / 255.0).reshape(1, 28, 28, 1)
     looked_up = np.asarray(lookup(x))[..., 0].reshape(-1)

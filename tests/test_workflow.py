@@ -27,7 +27,8 @@ def test_workflow_tests_runs_the_pipeline_and_reports_on_pull_requests():
     assert set(triggers) == {"push", "pull_request"}
     steps = {job: "\n".join(str(step.get("run", "")) + str(step.get("uses", ""))
                             for step in body["steps"]) for job, body in workflow["jobs"].items()}
-    assert "make test" in steps["test"] and "openssh-server" in steps["test"]
+    assert "make test\n" in steps["test"] and "make test-slow" in steps["test"]
+    assert "openssh-server" in steps["test"]
     assert "test-artifacts/" in WORKFLOW.read_text()  # the browser screenshots
     pipeline = steps["pipeline"]
     for needed in ("make pipeline", "make pull", "make push", "stages.remote check",
