@@ -145,6 +145,32 @@ def test_a_sweep_survives_a_lost_node_and_every_trial_comes_home(team, cluster, 
     assert project.stale_stages() == set()
 
 
+@pytest.mark.slow
+def test_the_progress_board_outlives_every_worker_node(cluster):
+    """The actor trials report their start to stays on the driver's node: losing the
+    worker nodes (where Ray would put it if left alone) leaves the board answering."""
+    import ray
+
+    from stages import sweep
+
+    ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
+    try:
+        boards = [sweep.progress_actor(ray) for _ in range(3)]
+        ray.get([board.started.remote("trial", "node") for board in boards])
+        workers = list(cluster.worker_nodes)
+        for node in workers:
+            cluster.remove_node(node, allow_graceful=False)
+        deadline = time.monotonic() + 60
+        while sum(n["Alive"] for n in ray.nodes()) > 1 and time.monotonic() < deadline:
+            time.sleep(0.5)  # until Ray itself knows the workers are gone
+        assert [ray.get(b.snapshot.remote(), timeout=30) for b in boards] == [{"trial": "node"}] * 3
+    finally:
+        ray.shutdown()
+        for _ in workers:
+            cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+
+
 def test_a_failed_trial_is_named_the_others_finish_and_nothing_of_it_is_pushed(team, tmp_path):
     """On a local Ray instance (no --address): the embedded default."""
     project = team["project"]
