@@ -1,7 +1,8 @@
 # The commands a new user needs (see README.md):
 #   make pipeline   install into .venv and run the whole DVC pipeline (real MNIST)
-#   make test       install into .venv and run the test suite
+#   make test       install into .venv and run the test suite (every tier but the slowest)
 #   make demo       offline: the pipeline on synthetic digits, one epoch per model
+# The test tiers, one at a time: make test-unit / test-pipeline / test-servers / test-slow
 # Working as a team (README: Working as a team), with a DVC remote configured:
 #   make pull       take what the team computed (run-cache and outputs), train the rest
 #   make push       share your results and run-cache
@@ -11,9 +12,9 @@ BIN := $(VENV)/bin
 # Stage commands call `python`: put the venv first so they get its packages.
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
-SYNTHETIC := data/synthetic/mnist.npz
 
-.PHONY: install install-ray pipeline test test-slow lint demo schema pull push figures
+.PHONY: install install-ray pipeline test test-unit test-pipeline test-servers test-slow lint \
+        demo schema pull push figures
 
 $(BIN)/dvc: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +24,7 @@ $(BIN)/dvc: requirements.txt
 
 # The page template that makes `dvc plots show/diff` draw offline (.dvc/config
 # names it): the Vega libraries inline, from the pinned vl-convert-python.
-.dvc/plots/offline.html: $(BIN)/dvc stages/plots_html.py
+.dvc/plots/offline.html: $(BIN)/dvc stages/plots_html.py stages/reporting/offline_page.py
 	$(BIN)/python -m stages.plots_html
 
 install: $(BIN)/dvc .dvc/plots/offline.html
@@ -38,16 +39,27 @@ install-ray: $(VENV)/.ray
 pipeline: install
 	$(BIN)/dvc repro
 
-# Two test processes (one per core), a test file each. The slowest contract tests
-# are marked `slow`: `make test-slow` runs them, and CI runs both.
+# Two test processes (one per core), a test file each. Tiers (README: Tests and CI):
+# tests/unit (no dvc CLI; TensorFlow only where a model is built), tests/pipeline
+# (the real `dvc` CLI in temporary repositories), tests/servers (real sshd,
+# WebDAV, a Ray cluster, headless Chromium). The slowest contract tests are
+# marked `slow`: `make test-slow` runs them, and CI runs both.
 PYTEST := $(BIN)/pytest -q -n 2 --dist loadfile --durations=10
 
-test: install install-ray
-	$(BIN)/ruff check stages tests benchmarks
-	$(PYTEST) -m "not slow"
+test: install install-ray lint
+	$(PYTEST) -m "not slow" tests
+
+test-unit: install
+	$(PYTEST) tests/unit
+
+test-pipeline: install
+	$(PYTEST) -m "not slow" tests/pipeline
+
+test-servers: install install-ray
+	$(PYTEST) -m "not slow" tests/servers
 
 test-slow: install install-ray
-	$(PYTEST) -m slow
+	$(PYTEST) -m slow tests
 
 lint: install
 	$(BIN)/ruff check stages tests benchmarks
@@ -68,14 +80,9 @@ push: install
 
 # The JSON Schema editors read for params.yaml, from the models that validate it.
 schema: install
-	$(BIN)/python -m stages.params --schema > params.schema.json
+	$(BIN)/python -m stages.schema > params.schema.json
 
-# An experiment (`dvc exp run -S ...`) over synthetic digits served from a local
-# path: no network, and params.yaml in git stays as it is.
+# An experiment (`dvc exp run -S ...`) over synthetic digits from a local path:
+# no network, and params.yaml in git stays as it is.
 demo: install
-	$(BIN)/python -m stages.synthetic --out $(SYNTHETIC) --train 6000 --test 1000 --seed 0
-	$(BIN)/dvc exp run --name synthetic-demo -S data.url=$(SYNTHETIC) \
-	  -S data.sha256=$$(sha256sum $(SYNTHETIC) | cut -d' ' -f1) \
-	  $$($(BIN)/python -c "import yaml; ms = yaml.safe_load(open('params.yaml'))['models']; \
-	       print(' '.join(f'-S models.{m}.epochs=1' for m in ms))")
-	cat reports/leaderboard.md
+	@$(BIN)/python -m stages.demo

@@ -5,7 +5,7 @@
 
 Generates synthetic MNIST-format digits once (kept in benchmarks/.data/), then:
 (a) `dvc repro --force` of a temporary copy of the project, with the tutorials'
-    default epochs, each stage recording where its time goes (stages/timing.py);
+    default epochs, each stage recording where its time goes (benchmarks/hooks/);
 (b) each model's tutorial script (benchmarks/tutorials/), one process each,
     written as its tutorial writes it.
 Prints, per model, training seconds and test accuracy side by side; per stage
@@ -26,14 +26,15 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "helpers")]
 
 from harness import BIN, ENV, Project, sha256  # noqa: E402
-from stages import params  # noqa: E402
-from stages.dataio import save_npz  # noqa: E402
-from stages.synthetic import make_dataset  # noqa: E402
+from stages.config import schema  # noqa: E402
+from stages.data.files import save_npz  # noqa: E402
+from stages.data.synthetic import make_dataset  # noqa: E402
 
 TUTORIALS = ROOT / "benchmarks" / "tutorials"
+HOOKS = ROOT / "benchmarks" / "hooks"  # the timing hook every stage process loads
 PHASES = ("start-up", "import tensorflow", "load data", "download", "train", "validate",
           "evaluate", "pictures", "write")
 GRADIENT_TAPE_TARGET = 0.6
@@ -60,12 +61,10 @@ def timed(command: list, cwd: Path, env: dict) -> tuple[float, subprocess.Comple
 
 def run_pipeline(data: Path, models: list[str], workdir: Path) -> dict:
     """`dvc repro --force` with the tutorials' epochs; per-stage timings."""
-    project = Project.create(workdir / "project", str(data), sha256(data), epochs=None)
-    kept = {name: block for name, block in project.params()["models"].items() if name in models}
-    project.set_params({"models": kept})
-    project.commit("benchmark models")
+    project = Project.create(workdir / "project", str(data), sha256(data), epochs=None,
+                             models=models)
     timings = workdir / "timings.jsonl"
-    env = {**ENV, "MNIST_ZOO_TIMINGS": str(timings)}
+    env = {**ENV, "MNIST_ZOO_TIMINGS": str(timings), "PYTHONPATH": str(HOOKS)}
     seconds, _ = timed([BIN / "dvc", "repro", "--force"], project.path, env)
     noop, _ = timed([BIN / "dvc", "repro"], project.path, ENV)
     status, _ = timed([BIN / "dvc", "status"], project.path, ENV)
@@ -140,7 +139,7 @@ def main() -> None:
                         help="6,000/1,000 digits and two models (one per loop)")
     parser.add_argument("--models", nargs="+", help="models to run (default: all)")
     args = parser.parse_args()
-    config = params.load(ROOT / "params.yaml")
+    config = schema.load(ROOT / "params.yaml")
     models = args.models or (["quickstart", "simple_dense"] if args.quick else
                              list(config.models))
     data = dataset(*((6000, 1000) if args.quick else (60000, 10000)))

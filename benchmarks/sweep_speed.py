@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "helpers")]
 
 from end_to_end import dataset  # noqa: E402
 
@@ -33,7 +33,7 @@ RATES = ("0.0003", "0.0005", "0.001", "0.002", "0.003", "0.005")
 
 def team_project(workdir: Path, data: Path) -> Project:
     """A project that ran once, its run-cache on a directory remote, pushed to origin."""
-    project = Project.create(workdir / "user", str(data), sha256(data))
+    project = Project.create(workdir / "user", str(data), sha256(data), models=["quickstart"])
     project.dvc("remote", "add", "-d", "storage", workdir / "dvc-remote")
     project.dvc("repro")
     project.commit("results, and the team's DVC remote")

@@ -4,7 +4,7 @@
 
 Both sides train the same model (built from params.yaml) on the same synthetic
 arrays with the same batch size and validation split. "stage" is
-`stages.fitting.train` with its callbacks (CSV history, NaN guard, epoch log)
+`stages.modeling.loops.train` with its callbacks (CSV history, NaN guard, epoch log)
 and params.yaml's `train.steps_per_execution`; for gradient_tape models that is
 the tutorials' custom loop. "plain" is Keras defaults:
 `model.fit(x, y, validation_data=..., verbose=0)`. Prints the median seconds
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import os
 import statistics
@@ -26,10 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import keras  # noqa: E402
-
-from stages import fitting, mnist, params, prepare, zoo  # noqa: E402
-from stages.synthetic import make_dataset  # noqa: E402
+from stages.config import schema  # noqa: E402
+from stages.data import mnist  # noqa: E402
+from stages.data.synthetic import make_dataset  # noqa: E402
+from stages.modeling import build, loops  # noqa: E402
+from stages.modeling.backend import keras  # noqa: E402
+from stages.pipeline import prepare  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -49,22 +52,22 @@ class EpochTimer(keras.callbacks.Callback):
         return statistics.median(self.seconds[1:] or self.seconds)
 
 
-def stage_seconds(spec, data, seed, steps_per_execution) -> float:
+def stage_seconds(recipe: build.Recipe, data) -> float:
     timer = EpochTimer()
-    model = zoo.build(spec, seed, steps_per_execution)
+    model = build.build(recipe)
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-        fitting.train(model, spec, data, seed, Path(tmp) / "history.csv",
-                      extra_callbacks=(timer,))
+        loops.train(model, recipe, data, Path(tmp) / "history.csv", extra_callbacks=(timer,))
     return timer.per_epoch()
 
 
-def plain_seconds(spec, data, seed) -> float:
+def plain_seconds(recipe: build.Recipe, data) -> float:
     timer = EpochTimer()
     (x, y), (x_val, y_val) = data["train"], data["validation"]
-    if spec.one_hot:
-        y, y_val = keras.utils.to_categorical(y, 10), keras.utils.to_categorical(y_val, 10)
-    zoo.build(spec, seed).fit(x, y, batch_size=spec.batch_size, epochs=spec.epochs,
-                              validation_data=(x_val, y_val), verbose=0, callbacks=[timer])
+    if recipe.one_hot:
+        y, y_val = (keras.utils.to_categorical(v, mnist.NUM_CLASSES) for v in (y, y_val))
+    plain = dataclasses.replace(recipe, steps_per_execution=1)
+    build.build(plain).fit(x, y, batch_size=recipe.batch_size, epochs=recipe.epochs,
+                           validation_data=(x_val, y_val), verbose=0, callbacks=[timer])
     return timer.per_epoch()
 
 
@@ -73,7 +76,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=6000)
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
-    config = params.load(ROOT / "params.yaml")
+    handed = schema.for_stages(schema.load(ROOT / "params.yaml"))
     raw = make_dataset(args.train, 10, seed=0)
     train_idx, val_idx = prepare.stratified_split(raw["y_train"], 0.1, 0)
     x = mnist.scale(raw["x_train"])
@@ -82,11 +85,12 @@ def main() -> None:
     print(f"{len(train_idx)} training + {len(val_idx)} validation images, {args.epochs} "
           f"epochs, {os.cpu_count()} CPU cores; median s/epoch after the first\n")
     print(f"{'model':13} {'loop':14} {'stage s/epoch':>13} {'plain fit':>10} {'ratio':>6}")
-    for name, spec in config.models.items():
-        spec = spec.model_copy(update={"epochs": args.epochs})
-        stage = stage_seconds(spec, data, config.seed, config.train.steps_per_execution)
-        plain = plain_seconds(spec, data, config.seed)
-        print(f"{name:13} {spec.loop:14} {stage:13.2f} {plain:10.2f} {stage / plain:6.2f}",
+    for (stage, name), values in handed.items():
+        if stage != "train":
+            continue
+        recipe = build.Recipe.from_json({**values, "epochs": args.epochs})
+        ours, plain = stage_seconds(recipe, data), plain_seconds(recipe, data)
+        print(f"{name:13} {recipe.loop:14} {ours:13.2f} {plain:10.2f} {ours / plain:6.2f}",
               flush=True)
 
 

@@ -4,9 +4,8 @@
     python -m stages.predict --model cnn_sgd --test-index 42
 
 Any size of PNG/JPEG, dark ink on light paper or the reverse: the image is
-turned to grayscale, inverted if needed so the digit is bright on dark,
-cropped, fitted into a 20x20 box and centred by centre of mass in 28x28,
-as MNIST was built (`stages.digits`).
+turned into an MNIST-style digit (`stages.data.images`) and the model prints
+the digit it sees and its ten probabilities.
 """
 
 from __future__ import annotations
@@ -16,36 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
-
-from stages import mnist, params, paths
-from stages.cli import UserError, run
-from stages.dataio import load_prepared
-from stages.digits import to_mnist_frame
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Grayscale pixels in [0, 1], or a clear error for a missing or non-image file."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("L"), dtype=np.float32) / 255
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise UserError(f"{path} is not a readable PNG or JPEG image ({error})") from None
-
-
-def _border(gray: np.ndarray) -> np.ndarray:
-    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-
-
-def to_model_input(gray: np.ndarray) -> np.ndarray:
-    """A photo or scan -> float32 (28, 28, 1) MNIST-style input."""
-    if np.median(_border(gray)) > 0.5:  # light paper: make the ink the bright part
-        gray = 1.0 - gray
-    gray = np.clip(gray - np.median(_border(gray)), 0, 1)  # paper grey -> black
-    return mnist.scale(to_mnist_frame(gray))
+from stages.common import paths
+from stages.common.cli import UserError, run
+from stages.data.files import load_prepared
+from stages.data.images import read_image, to_model_input
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,8 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if bool(args.images) == (args.test_index is not None):
         raise UserError("give image paths or --test-index N (one of the two)")
-    params.load().model(args.model)
+    paths.trained_model(args.model)
     if args.images:
+        import numpy as np
+
         inputs = np.stack([to_model_input(read_image(path)) for path in args.images])
         records = [{"image": str(path)} for path in args.images]
     else:
@@ -68,9 +43,9 @@ def main(argv: list[str] | None = None) -> None:
             raise UserError(f"--test-index must be between 0 and {len(x_test) - 1}")
         inputs = x_test[args.test_index:args.test_index + 1]
         records = [{"test_index": args.test_index, "true_label": int(y_test[args.test_index])}]
-    from stages import zoo  # TensorFlow loads only once the inputs are known good
+    from stages.modeling import saving  # TensorFlow loads only once the inputs are known good
 
-    probabilities = zoo.predict_proba(zoo.load(paths.model(args.model)), inputs, 32)
+    probabilities = saving.predict_proba(saving.load_trained(args.model), inputs, 32)
     for record, probs in zip(records, probabilities, strict=True):
         record.update(model=args.model, predicted=int(probs.argmax()),
                       probabilities=[round(float(p), 6) for p in probs])

@@ -29,9 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from stages import params, plotting, trial
-from stages.cli import UserError, run
-from stages.dataio import atomic_output
+from stages.common import paths
+from stages.common.cli import UserError, did_you_mean, run
+from stages.config import schema
+from stages.data.files import atomic_output
+from stages.reporting import pictures
+from stages.team import trial
 
 SWEEPS = Path("reports/sweeps")
 
@@ -61,7 +64,7 @@ def check(combinations: list[list[str]]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for overrides in combinations:
             copy = Path(scratch) / "params.yaml"
-            shutil.copy(params.PARAMS_FILE, copy)
+            shutil.copy(paths.PARAMS, copy)
             where = f"-S {' '.join(overrides)}"
             try:
                 apply_overrides(copy, overrides)
@@ -70,7 +73,7 @@ def check(combinations: list[list[str]]) -> None:
                 raise UserError(f"{where}: {_unknown_key(overrides) or str(reason).splitlines()[0]}"
                                 ) from None
             try:
-                params.load(copy)
+                schema.load(copy)
             except UserError as error:
                 raise UserError(f"{where}: {error}") from None
 
@@ -80,14 +83,14 @@ def _unknown_key(overrides: list[str]) -> str | None:
     params.yaml does not have, as the validator says it."""
     import yaml
 
-    raw = yaml.safe_load(params.PARAMS_FILE.read_text())
+    raw = yaml.safe_load(paths.PARAMS.read_text())
     for override in overrides:
         node, path = raw, []
         for key in override.split("=", 1)[0].lstrip("+~").split("."):
             path.append(key)
             if not isinstance(node, dict) or key not in node:
                 options = node if isinstance(node, dict) else {}
-                return f"unknown key {'.'.join(path)}{params.did_you_mean(key, options)}"
+                return f"unknown key {'.'.join(path)}{did_you_mean(key, options)}"
             node = node[key]
     return None
 
@@ -224,11 +227,11 @@ def summary(sweep_id: str, trials: list[dict], results: dict) -> str:
     with atomic_output(SWEEPS / f"{sweep_id}.md") as tmp:
         tmp.write_text(f"## Sweep {sweep_id}\n\n{table}")
     if rows:
-        plotting.sweep(SWEEPS / f"{sweep_id}.png", keys, rows, f"sweep {sweep_id}")
+        pictures.sweep(SWEEPS / f"{sweep_id}.png", keys, rows, f"sweep {sweep_id}")
     return table
 
 
-def swept_models(overrides: list[str], config: params.Params) -> list[str]:
+def swept_models(overrides: list[str], config: schema.Params) -> list[str]:
     """Models whose block a sweep changes; every model when it changes shared keys."""
     touched = {o.split("=", 1)[0].split(".")[1] for o in overrides if o.startswith("models.")}
     if len(touched) < len(overrides) or not touched:
@@ -247,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     combinations = expand(args.overrides)
     check(combinations)
-    models = swept_models(combinations[0], params.load())
+    models = swept_models(combinations[0], schema.load())
     url, commit = publish_commit(args.remote)
     sweep_id = hashlib.sha256(json.dumps([commit, combinations]).encode()).hexdigest()[:8]
     trials = [{"name": f"sweep-{sweep_id}-{i + 1:02d}", "overrides": overrides, "repo": url,

@@ -1,5 +1,7 @@
-"""Shared fixtures: synthetic data, a local HTTP mirror, prepared workspaces,
-and end-to-end DVC projects (see harness.py)."""
+"""Shared fixtures for every tier: synthetic data, a local HTTP mirror, prepared
+workspaces for running stages in-process, and end-to-end DVC projects
+(helpers/harness.py). Nothing here imports TensorFlow: a test that builds a
+model imports it itself."""
 
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import MODELS, ROOT, Project, Server, sha256
-from stages import mnist, zoo  # noqa: F401 (sets TensorFlow's threads before any test uses it)
-from stages.dataio import save_npz
-from stages.synthetic import make_dataset
+from harness import ROOT, UNIT_MODELS, Project, Server, sha256
+from stages.data import idx
+from stages.data.files import save_npz
+from stages.data.synthetic import make_dataset
 
 E2E_TRAIN, E2E_TEST = 2000, 500
 ENVIRONMENT_FILES = ("requirements.txt", ".python-version")  # what `validate` checks
@@ -30,8 +32,8 @@ def mirror(tmp_path_factory) -> dict:
     idx_sha256 = {}
     idx_arrays = {"train_images": arrays["x_train"], "train_labels": arrays["y_train"],
                   "test_images": arrays["x_test"], "test_labels": arrays["y_test"]}
-    for key, filename in mnist.IDX_FILES.items():
-        (directory / filename).write_bytes(gzip.compress(mnist.to_idx(idx_arrays[key]), mtime=0))
+    for key, filename in idx.FILES.items():
+        (directory / filename).write_bytes(gzip.compress(idx.encode(idx_arrays[key]), mtime=0))
         idx_sha256[key] = sha256(directory / filename)
     server = Server(directory)
     yield {"dir": directory, "url": server.url, "arrays": arrays,
@@ -52,7 +54,7 @@ def reproduced(tmp_path_factory, mirror) -> Project:
     project = Project.create(tmp_path_factory.mktemp("reproduced") / "project",
                              mirror["npz_url"], mirror["npz_sha256"])
     started = time.perf_counter()
-    project.dvc("repro")
+    project.repro()
     project.repro_seconds = time.perf_counter() - started
     project.commit("full repro")
     return project
@@ -66,18 +68,17 @@ def reproduced_copy(reproduced, tmp_path) -> Project:
 
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory) -> Path:
-    """A directory with the project's params (1 epoch each) and prepared synthetic data,
-    for running stage entry points in-process."""
+    """A directory holding three models' params (one epoch each), validated, and prepared
+    synthetic data, for running the stages' entry points in-process."""
+    from stages.pipeline import prepare, validate
+
     directory = tmp_path_factory.mktemp("workspace")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for block in params["models"].values():
-        block["epochs"] = 1
+    params["models"] = {name: {**params["models"][name], "epochs": 1} for name in UNIT_MODELS}
     (directory / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for name in ENVIRONMENT_FILES:
+    for name in (*ENVIRONMENT_FILES, "dvc.yaml"):
         shutil.copy(ROOT / name, directory / name)
     save_npz(directory / "data/raw/mnist.npz", make_dataset(3000, 500, seed=2))
-    from stages import prepare, validate
-
     with contextlib.chdir(directory):
         validate.main()
         prepare.main()
@@ -102,12 +103,12 @@ def scratch(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(workspace) -> Path:
-    """The workspace after running train, evaluate and report for every model
-    through the stages' real entry points (one epoch each)."""
-    from stages import evaluate, report, train
+    """The workspace after train, evaluate and report through the stages' real entry
+    points (one epoch each)."""
+    from stages.pipeline import evaluate, report, train
 
     with contextlib.chdir(workspace):
-        for name in MODELS:
+        for name in UNIT_MODELS:
             train.main([name])
             evaluate.main([name])
         report.main()

@@ -1,0 +1,184 @@
+"""The two training loops the tutorials use, sharing Keras callbacks.
+
+`fit` is Keras's own loop. `gradient_tape` is the "MNIST models from scratch"
+loop: a shuffled `tf.data` pipeline and a `tf.function` step with an explicit
+`GradientTape`. Both feed the same callbacks (CSVLogger for the history file,
+one log line per epoch, a stop on a NaN or infinite loss), so both produce
+the same outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from stages.common import phases
+from stages.common.cli import UserError
+from stages.data.mnist import NUM_CLASSES
+from stages.modeling.backend import keras, tf
+from stages.modeling.build import Recipe
+
+# Validation trains nothing: one large batch costs less than many of the
+# model's own size and gives the same figures.
+VALIDATION_BATCH = 1000
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One line per epoch, so `dvc repro` output stays readable in logs and CI."""
+
+    def __init__(self, name: str, epochs: int) -> None:
+        super().__init__()
+        self.name, self.epochs, self.started = name, epochs, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        figures = " ".join(f"{key} {float(value):.4f}" for key, value in sorted(logs.items()))
+        print(f"train@{self.name} epoch {epoch + 1}/{self.epochs}: {figures} "
+              f"({time.perf_counter() - self.started:.1f}s)", flush=True)
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite figure (a batch's loss, or an epoch's
+    training and validation scores) and remember where it was."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch, self.where = 0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check({"loss": (logs or {}).get("loss", 0.0)},
+                    f"epoch {self.epoch + 1}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs or {}, f"epoch {epoch + 1}")
+
+    def _check(self, figures: dict, place: str) -> None:
+        bad = {key: float(value) for key, value in figures.items()
+               if not math.isfinite(float(value))}
+        if bad and self.where is None:
+            key, value = next(iter(bad.items()))
+            self.where = f"{key} became {value} in {place}"
+            self.model.stop_training = True
+
+
+class ValidationTimer(keras.callbacks.Callback):
+    """Counts `fit`'s validation passes as their own phase (for the benchmarks)."""
+
+    def on_test_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        phases.add("validate", time.perf_counter() - self.started)
+
+
+def train(model: keras.Model, spec: Recipe, data: dict, history_csv: Path,
+          extra_callbacks: tuple[keras.callbacks.Callback, ...] = ()) -> int:
+    """Train with the spec's loop; return epochs run. Raises UserError on divergence.
+
+    `extra_callbacks` lets benchmarks observe training without changing it.
+    """
+    (x_train, y_train), (x_val, y_val) = data["train"], data["validation"]
+    if spec.one_hot:
+        y_train, y_val = (keras.utils.to_categorical(y, NUM_CLASSES) for y in (y_train, y_val))
+    divergence = StopOnDivergence()
+    callbacks = [keras.callbacks.CSVLogger(str(history_csv)), divergence,
+                 EpochLog(spec.name, spec.epochs), ValidationTimer(), *extra_callbacks]
+    try:
+        if spec.loop == "fit":
+            history = model.fit(x_train, y_train, batch_size=spec.batch_size,
+                                epochs=spec.epochs, validation_data=(x_val, y_val),
+                                validation_batch_size=VALIDATION_BATCH,
+                                shuffle=True, callbacks=callbacks, verbose=0)
+            epochs_run = len(history.epoch)
+        else:
+            epochs_run = _gradient_tape(model, spec, (x_train, y_train), (x_val, y_val),
+                                        keras.callbacks.CallbackList(callbacks, model=model))
+    except tf.errors.OpError as error:  # e.g. an index past an Embedding's table
+        raise UserError(f"TensorFlow stopped training model {spec.name}: "
+                        f"{error.message.splitlines()[0]}; check models.{spec.name}") from None
+    if divergence.where:
+        raise UserError(f"model {spec.name} diverged: {divergence.where}. Lower the learning "
+                        f"rate in models.{spec.name}.optimizer or check the data; "
+                        "no model was saved")
+    return epochs_run
+
+
+def _gradient_tape(model: keras.Model, spec: Recipe, train: tuple, val: tuple,
+                   callbacks: keras.callbacks.CallbackList) -> int:
+    """The tutorials' custom loop, reporting to the same callbacks as `fit`.
+
+    As in the tutorial: a seeded `shuffle(buffer)` of the training set, batched,
+    and one `GradientTape` step per batch. Unlike it, `model.steps_per_execution`
+    steps run in one traced call, with the metrics and the divergence check on
+    the device: the host waits once per call, not once per batch.
+    """
+    accuracy_class = (keras.metrics.CategoricalAccuracy if spec.one_hot
+                      else keras.metrics.SparseCategoricalAccuracy)
+    metrics = {"loss": keras.metrics.Mean(), "accuracy": accuracy_class(),
+               "val_loss": keras.metrics.Mean(), "val_accuracy": accuracy_class()}
+    loss_fn, optimizer = model.loss, model.optimizer
+    steps = tf.constant(model.steps_per_execution)
+
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            outputs = model(x, training=True)
+            loss = loss_fn(y, outputs)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        metrics["loss"].update_state(loss)
+        metrics["accuracy"].update_state(y, outputs)
+        return loss
+
+    @tf.function
+    def train_steps(iterator):
+        """Up to `steps` batches, stopping at the end of the data or a non-finite
+        loss; returns how many ran and the last loss."""
+        done, loss = tf.constant(0), tf.constant(0.0)
+        for _ in tf.range(steps):
+            batch = iterator.get_next_as_optional()
+            if not batch.has_value():
+                break
+            loss = train_step(*batch.get_value())
+            done += 1
+            if not tf.math.is_finite(loss):
+                break
+        return done, loss
+
+    @tf.function
+    def val_step(x, y):
+        outputs = model(x, training=False)
+        weight = tf.shape(y)[0]  # the mean over images, whatever the last batch's size
+        metrics["val_loss"].update_state(loss_fn(y, outputs), sample_weight=weight)
+        metrics["val_accuracy"].update_state(y, outputs)
+
+    batches = (tf.data.Dataset.from_tensor_slices(train)
+               .shuffle(spec.shuffle_buffer, seed=spec.seed).batch(spec.batch_size))
+    val_batches = tf.data.Dataset.from_tensor_slices(val).batch(VALIDATION_BATCH)
+    callbacks.on_train_begin()
+    epoch = -1
+    for epoch in range(spec.epochs):
+        callbacks.on_epoch_begin(epoch)
+        for metric in metrics.values():
+            metric.reset_state()
+        iterator, batch = iter(batches), 0
+        while not model.stop_training:
+            done, loss = train_steps(iterator)
+            batch += int(done)
+            if int(done):
+                callbacks.on_train_batch_end(batch - 1, {"loss": float(loss)})
+            if int(done) < model.steps_per_execution:
+                break
+        with phases.phase("validate"):
+            for x, y in val_batches:
+                val_step(x, y)
+        callbacks.on_epoch_end(epoch, {k: float(m.result()) for k, m in metrics.items()})
+        if model.stop_training:
+            break
+    callbacks.on_train_end()
+    return epoch + 1

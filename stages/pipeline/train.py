@@ -1,0 +1,75 @@
+"""Stage `train@<model>`: train one zoo model on the prepared tensors.
+
+    python -m stages.pipeline.train quickstart
+
+Reads the model's recipe that `validate` checked (`data/validated/train/<model>.json`:
+its block of params.yaml, the seed, the steps per compiled call), seeds,
+builds, and trains with the block's loop (`fit`, or the tutorials' custom
+`GradientTape` loop) using the prepared validation split for validation.
+Writes the model, its summary, the per-epoch history and training metrics;
+prints one line for the model, one per epoch, one for the result. A loss that
+turns NaN or infinite stops training at once, leaving no model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from stages.common import environment, paths, phases
+from stages.common.cli import UserError, run
+from stages.data.files import atomic_output, load_prepared, read_history, read_json, write_json
+
+
+def recipe_of(name: str) -> dict:
+    """The checked recipe of model `name`, or a clear error if validate has none."""
+    path = paths.validated("train", name)
+    if not path.is_file():
+        raise UserError(f"no model {name!r} was validated ({path} is missing): is it under "
+                        "`models:` in params.yaml? Run `dvc repro` to validate")
+    return read_json(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train, save and report one model."""
+    parser = argparse.ArgumentParser(description="Train one model of the zoo.")
+    parser.add_argument("model", help="a model name under `models:` in params.yaml")
+    name = parser.parse_args(argv).model
+    recipe_json = recipe_of(name)
+    environment.check(read_json(paths.ENVIRONMENT), paths.ENVIRONMENT)
+    with phases.phase("import tensorflow"):
+        from stages.modeling import build, loops, saving  # TensorFlow loads only now
+
+    recipe = build.Recipe.from_json(recipe_json)
+    with phases.phase("load data"):
+        data = {split: load_prepared(split) for split in ("train", "validation")}
+    model = build.build(recipe)
+    print(f"train@{name}: {build.summary_line(model)}", flush=True)
+    history_csv = paths.history(name)
+    with atomic_output(history_csv) as csv_tmp, phases.phase("train"):
+        started = time.perf_counter()
+        epochs_run = loops.train(model, recipe, data, csv_tmp)
+        seconds = time.perf_counter() - started
+    final = read_history(history_csv)[-1]
+    examples = epochs_run * len(data["train"][1])
+    with phases.phase("write"):
+        saving.save(model, paths.model(name))
+        with atomic_output(paths.model_summary(name)) as tmp:
+            tmp.write_text(build.summary_text(model) + "\n")
+    write_json(paths.train_metrics(name), {
+        "epochs": epochs_run,
+        "train_accuracy": round(final["accuracy"], 6),
+        "train_loss": round(final["loss"], 6),
+        "val_accuracy": round(final["val_accuracy"], 6),
+        "val_loss": round(final["val_loss"], 6),
+        "train_seconds": round(seconds, 3),
+        "examples_per_second": round(examples / seconds, 1),
+        "trainable_params": build.trainable_params(model),
+    })
+    print(f"train@{name}: val_accuracy {final['val_accuracy']:.4f} after {epochs_run} "
+          f"epoch(s) in {seconds:.1f}s -> {paths.model(name)}")
+
+
+if __name__ == "__main__":
+    run(lambda: main(sys.argv[1:]))

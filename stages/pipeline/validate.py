@@ -1,0 +1,57 @@
+"""Stage `validate`: check params.yaml and the environment before any other stage runs.
+
+    python -m stages.pipeline.validate
+
+DVC deletes a stage's outputs before it runs the stage's command, so a check
+inside `train@<model>` comes too late: a typo would already have cost the last
+good model. Every other stage depends on this one's outputs, and they are
+`persist` (DVC leaves them in place), so a bad edit stops `dvc repro`,
+`dvc exp run` or a queued experiment here, with one line, and every earlier
+output stays as it was.
+
+It is the only stage that reads params.yaml. It hands each stage exactly the
+checked values that stage uses, in `data/validated/` (`config.schema.for_stages`):
+`download.json`, `prepare.json`, `train/<model>.json`, `evaluate/<model>.json`,
+`report.json`, and `environment.json` (the library versions train and evaluate
+depend on). Editing the schema code reruns this stage alone while what it
+writes stays the same. It also removes every output of a model that is no longer
+in params.yaml (DVC leaves outputs of stages that no longer exist behind).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from stages.common import environment, outputs, paths
+from stages.common.cli import run
+from stages.config import schema
+from stages.data.files import write_json
+
+
+def remove_model(name: str) -> None:
+    """Delete what model `name`'s stages wrote and were handed: its block left params.yaml."""
+    for path in [*outputs.of_model(name), *paths.VALIDATED.glob(f"*/{name}.json")]:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def main() -> None:
+    """Validate, hand each stage its values, and clear out removed models."""
+    params = schema.load(paths.PARAMS)
+    versions = environment.pinned()
+    environment.check(versions, environment.REQUIREMENTS)
+    write_json(paths.ENVIRONMENT, versions)
+    for (stage, model), values in schema.for_stages(params).items():
+        write_json(paths.validated(stage, model), values)
+    known = {path.stem for path in paths.VALIDATED.glob("train/*.json")}
+    for name in sorted(known - set(params.models)):
+        remove_model(name)
+        print(f"validate: {name} is no longer in params.yaml; removed its outputs")
+    print(f"validate: params.yaml and the {', '.join(versions)} versions are good; "
+          f"{len(params.models)} models")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,107 @@
+"""Every matplotlib picture the pipeline draws, in one place.
+
+Draws on bare `Figure`s (Agg, no pyplot: less to import, no global figure
+state) and writes PNGs, whose bytes depend only on the data (PNG carries no
+timestamp), so plots are DVC-cache friendly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from stages.data.files import atomic_output
+
+PNG_METADATA = {"Software": None}
+GAP, LABEL = 4, 12  # pixels between digits, and above each for its label
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> None:
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata=PNG_METADATA)
+
+
+def digit_grid(path: str | os.PathLike, images: np.ndarray, titles: list[str],
+               wrong: list[bool] | None = None, columns: int = 10) -> None:
+    """A labelled grid of digits; titles of `wrong` entries are drawn in red.
+
+    The digits are tiled into one image drawn on one axes: a figure of forty
+    axes takes about ten times as long to draw."""
+    rows = int(np.ceil(len(images) / columns))
+    cell_w, cell_h, top = 28 + GAP, 28 + GAP + LABEL, LABEL  # pixels per cell, label above
+    canvas = np.zeros((rows * cell_h, columns * cell_w), np.float32)
+    fig = Figure(figsize=(columns * 1.1, rows * 1.3))
+    ax = fig.subplots()
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        y, x = row * cell_h + top, column * cell_w + GAP // 2
+        canvas[y:y + 28, x:x + 28] = image.reshape(28, 28)
+        ax.text(x + 14, y - 1, titles[index], ha="center", va="bottom", fontsize=8,
+                color="red" if wrong and wrong[index] else "black")
+    ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1)
+    _save(fig, path)
+
+
+def history(path: str | os.PathLike, rows: list[dict], title: str) -> None:
+    """Loss and accuracy per epoch, train vs validation."""
+    epochs = [row["epoch"] for row in rows]
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2)
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        ax.plot(epochs, [r[metric] for r in rows], "o-", label="train")
+        ax.plot(epochs, [r[f"val_{metric}"] for r in rows], "o-", label="validation")
+        ax.set(xlabel="epoch", ylabel=metric, title=f"{title}: {metric}")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def confusion(path: str | os.PathLike, matrix: np.ndarray, title: str) -> None:
+    """Confusion matrix counts with labelled axes."""
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
+    ax.imshow(matrix, cmap="Blues")
+    classes = range(matrix.shape[0])
+    ax.set(xticks=classes, yticks=classes, xlabel="predicted", ylabel="actual", title=title)
+    threshold = matrix.max() / 2
+    for (actual, predicted), count in np.ndenumerate(matrix):
+        ax.text(predicted, actual, str(count), ha="center", va="center", fontsize=7,
+                color="white" if count > threshold else "black")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _sort_key(value: str) -> tuple:
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def sweep(path: str | os.PathLike, keys: list[str], rows: list[dict], title: str) -> None:
+    """Test accuracy against the first swept key's values, one line per setting of
+    the other keys, one panel per swept model."""
+    models = list(rows[0]["accuracy"])
+    fig = Figure(figsize=(5.5 * len(models), 4))
+    for ax, model in zip(np.atleast_1d(fig.subplots(1, len(models))), models, strict=True):
+        lines = defaultdict(list)
+        for row in rows:
+            lines[tuple(row["values"][1:])].append((row["values"][0], row["accuracy"][model]))
+        for rest, points in lines.items():
+            points.sort(key=lambda point: _sort_key(point[0]))
+            label = ", ".join(f"{key.rsplit('.', 1)[-1]}={value}"
+                              for key, value in zip(keys[1:], rest, strict=True))
+            ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=label or None)
+        ax.set(xlabel=keys[0].rsplit(".", 1)[-1], ylabel="test accuracy",
+               title=f"{title}: {model}")
+        ax.grid(alpha=0.3)
+        if len(lines) > 1:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)

@@ -1,0 +1,168 @@
+"""dvc.yaml agrees with the code and with params.yaml: every stage depends on exactly
+the code it runs and the validated values it reads, and whatever needs a stage's
+outputs reads them from dvc.yaml the way DVC does."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import MODELS, ROOT
+from stages.common import outputs
+
+DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+STAGES = {name: stage.get("do", stage) for name, stage in DVC_YAML["stages"].items()}
+
+
+def module_file(dotted: str) -> Path | None:
+    path = ROOT / Path(*dotted.split("."))
+    return path.with_suffix(".py") if path.with_suffix(".py").is_file() else None
+
+
+def runs(dotted: str, seen: set[str] | None = None) -> set[str]:
+    """The stages/ files a module runs: itself and every project module it imports,
+    directly or not, lazy imports included."""
+    seen = set() if seen is None else seen
+    path = module_file(dotted)
+    if path is None or (relative := path.relative_to(ROOT).as_posix()) in seen:
+        return seen
+    seen.add(relative)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
+            runs(node.module, seen)
+            for alias in node.names:
+                runs(f"{node.module}.{alias.name}", seen)
+    return seen
+
+
+def third_party(path: str) -> set[str]:
+    """Top-level packages a stages/ file imports anywhere in its code."""
+    names = set()
+    for node in ast.walk(ast.parse((ROOT / path).read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_each_stage_depends_on_exactly_the_code_it_runs(stage):
+    declared = {dep for dep in STAGES[stage]["deps"] if dep.startswith("stages/")}
+    command = STAGES[stage]["cmd"].split()[2]
+    assert command == f"stages.pipeline.{stage}"
+    assert declared == runs(command)
+
+
+def test_the_schema_and_keras_tables_are_validates_alone():
+    """Editing params schema code reruns `validate`, and nothing else unless what it
+    hands the other stages changes."""
+    for stage, definition in STAGES.items():
+        uses_config = any(dep.startswith("stages/config/") for dep in definition["deps"])
+        assert uses_config == (stage == "validate"), stage
+
+
+def test_stages_that_need_no_model_never_import_tensorflow():
+    for stage in ("validate", "download", "prepare", "report"):
+        for path in runs(f"stages.pipeline.{stage}"):
+            assert not {"tensorflow", "keras"} & third_party(path), path
+
+
+def test_only_validate_reads_params_yaml():
+    for stage, definition in STAGES.items():
+        assert ("params" in definition) == (stage == "validate"), stage
+    assert DVC_YAML["stages"]["validate"]["params"] == ["seed", "data", "prepare", "train",
+                                                       "evaluate", "models"]  # not `notes`
+
+
+def test_each_stage_depends_on_the_validated_values_it_reads():
+    assert "data/validated/download.json" in STAGES["download"]["deps"]
+    assert "data/validated/prepare.json" in STAGES["prepare"]["deps"]
+    assert "data/validated/report.json" in STAGES["report"]["deps"]
+    for stage in ("train", "evaluate"):
+        assert f"data/validated/{stage}/${{key}}.json" in STAGES[stage]["deps"]
+        assert "data/validated/environment.json" in STAGES[stage]["deps"]
+    [out] = STAGES["validate"]["outs"]
+    assert out == {"data/validated": {"cache": False, "persist": True}}
+    for name in ("requirements.txt", ".python-version"):
+        assert name in STAGES["validate"]["deps"]
+
+
+def test_report_and_charts_need_no_list_of_models():
+    """Adding a model is a params.yaml edit: nothing in dvc.yaml names a model."""
+    assert "metrics" in STAGES["report"]["deps"]  # the whole folder
+    for model in MODELS:
+        assert model not in (ROOT / "dvc.yaml").read_text()
+    sources = {"validation accuracy": {"plots/learning_curves.csv": "val_accuracy"},
+               "validation loss": {"plots/learning_curves.csv": "val_loss"},
+               "test accuracy vs training time": {"plots/leaderboard.csv": "test_accuracy"}}
+    for plot in DVC_YAML["plots"]:
+        [(title, definition)] = plot.items()
+        assert definition["y"] == sources.pop(title), title
+        assert (ROOT / ".dvc/plots" / f"{definition['template']}.json").is_file()
+    assert not sources, f"charts missing: {sources}"
+
+
+@pytest.mark.parametrize("stage", ["validate", "download", "prepare", "train@quickstart",
+                                   "evaluate@quickstart", "report"])
+def test_outputs_read_from_dvc_yaml_are_the_ones_dvc_removes(stage):
+    """The restore hint and a removed model's clean-up name what DVC itself parses."""
+    from dvc.repo import Repo
+
+    with contextlib.chdir(ROOT), Repo(str(ROOT)) as repo:
+        [parsed] = repo.stage.collect(stage)
+        removed = {str(out) for out in parsed.outs if not out.persist}
+        cached = {str(out) for out in parsed.outs if out.use_cache and not out.persist}
+        ours_cached, ours_uncached = outputs.of_stage(stage)
+    assert {str(p) for p in ours_cached} == cached
+    assert {str(p) for p in [*ours_cached, *ours_uncached]} == removed
+
+
+def test_a_removed_models_outputs_are_every_foreach_stages_outputs():
+    with contextlib.chdir(ROOT):
+        found = {str(p) for p in outputs.of_model("gone")}
+    expected = {path.replace("${key}", "gone") for stage in ("train", "evaluate")
+                for section in ("outs", "metrics", "plots") for entry in STAGES[stage].get(
+                    section, []) for path in ([entry] if isinstance(entry, str) else entry)}
+    assert found == expected | {"plots/gone"}
+
+
+def test_no_tracked_params_key_is_named_size_or_nfiles():
+    """DVC leaves such keys out of its run-cache hash (dvc issue 10296)."""
+    def keys(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield key
+                yield from keys(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from keys(item)
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert not {"size", "nfiles"} & set(keys(raw))
+
+
+@pytest.mark.parametrize("stage", ["download", "prepare", "train", "evaluate"])
+def test_stages_that_compute_keep_every_output_in_the_dvc_cache(stage):
+    """A run-cache entry restores in another clone only if the remote has every output
+    it names, and `dvc push` sends only cached ones: no `cache: false` here."""
+    for section in ("outs", "metrics", "plots"):
+        for entry in STAGES[stage].get(section, []):
+            options = next(iter(entry.values())) if isinstance(entry, dict) else {}
+            assert options.get("cache", True), f"{stage}: uncached output {entry}"
+
+
+LAYERS = ["common", "data", "config", "modeling", "reporting", "team"]  # README: layout
+
+
+@pytest.mark.parametrize("folder", LAYERS)
+def test_each_library_folder_imports_only_the_folders_above_it(folder):
+    allowed = {f"stages.{name}" for name in LAYERS[:LAYERS.index(folder) + 1]}
+    for path in sorted((ROOT / "stages" / folder).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
+                assert ".".join(node.module.split(".")[:2]) in allowed, (path.name, node.module)
