@@ -1,7 +1,9 @@
 # The commands a new user needs (see README.md):
-#   make pipeline   install into .venv and run the whole DVC pipeline (real MNIST)
+#   make pipeline   install into .venv and run the whole DVC pipeline (real MNIST),
+#                   its independent stages side by side (python -m stages.repro)
 #   make test       install into .venv and run the test suite (every tier but the slowest)
 #   make demo       offline: the pipeline on synthetic digits, one epoch per model
+#   make serve      a page to draw digits on, every trained model answering
 # The test tiers, one at a time: make test-unit / test-pipeline / test-servers / test-slow
 # Working as a team (README: Working as a team), with a DVC remote configured:
 #   make pull       take what the team computed (run-cache and outputs), train the rest
@@ -13,8 +15,8 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install install-ray pipeline test test-unit test-pipeline test-servers test-slow lint \
-        demo schema pull push figures
+.PHONY: install install-ray pipeline serve test test-unit test-pipeline test-servers test-slow \
+        lint demo schema pull push figures
 
 $(BIN)/dvc: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +38,13 @@ $(VENV)/.ray: $(BIN)/dvc requirements-ray.txt
 
 install-ray: $(VENV)/.ray
 
+# `dvc repro`, with the stages that do not depend on each other run side by side
+# (one per core: README, The pipeline); the same outputs, dvc.lock and run-cache.
 pipeline: install
-	$(BIN)/dvc repro
+	$(BIN)/python -m stages.repro
+
+serve: install
+	$(BIN)/python -m stages.serve
 
 # Two test processes (one per core), a test file each. Tiers (README: Tests and CI):
 # tests/unit (no dvc CLI; TensorFlow only where a model is built), tests/pipeline

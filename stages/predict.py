@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.images:
         import numpy as np
 
-        inputs = np.stack([to_model_input(read_image(path)) for path in args.images])
+        inputs = np.stack([to_model_input(read_image(path), str(path)) for path in args.images])
         records = [{"image": str(path)} for path in args.images]
     else:
         x_test, y_test = load_prepared("test")

@@ -3,6 +3,13 @@
     python -m stages.sweep -S 'models.quickstart.optimizer.Adam.learning_rate=0.0003,0.001' \\
                            -S 'models.quickstart.batch_size=32,128' \\
                            [--address auto | ray://head:10001] [--remote origin]
+    python -m stages.sweep --search tpe --trials 40 --metric val_accuracy \\
+        -S 'models.quickstart.optimizer.Adam.learning_rate=tag(log, interval(1e-4, 1e-2))' \\
+        -S 'models.quickstart.layers[1].Dense.units=choice(64, 128, 256)' \\
+        [--early-stop asha] [--resume] [--address ...] [--remote origin]
+
+A grid (no --search) is described below; a search (TPE or random, with ASHA
+early stopping) is `stages.team.tuning`.
 
 `-S` is DVC's own sweep grammar (comma lists, `range()`, `choice()`), expanded
 the way `dvc exp run` expands it; every combination is checked against the
@@ -34,7 +41,8 @@ from stages.common.cli import UserError, did_you_mean, run
 from stages.config import schema
 from stages.data.files import atomic_output
 from stages.reporting import pictures
-from stages.team import trial
+from stages.team import search as tune_search
+from stages.team import trial, tuning
 
 SWEEPS = Path("reports/sweeps")
 
@@ -240,21 +248,36 @@ def swept_models(overrides: list[str], config: schema.Params) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Check the sweep, run it on Ray, bring every trial home, summarize."""
+    """A grid or a search: check it, run it on Ray, bring every trial home, summarize."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-S", "--set-param", dest="overrides", action="append", required=True,
                         help="a DVC override, e.g. models.quickstart.epochs=1,2,3")
     parser.add_argument("--address", help="a Ray cluster: auto, or ray://head:10001 "
                                           "(default: a local Ray instance, one worker per core)")
     parser.add_argument("--remote", default="origin", help="the team's git remote")
+    searching = parser.add_argument_group("a search (instead of a grid)")
+    searching.add_argument("--search", choices=["tpe", "random"],
+                           help="Optuna's TPE, or random sampling, over the -S space")
+    searching.add_argument("--trials", type=int, default=20, help="trials to run (20)")
+    searching.add_argument("--metric", default="val_accuracy", choices=tuning.FIGURES,
+                           help="the per-epoch figure of the searched model to optimize")
+    searching.add_argument("--early-stop", choices=["asha"],
+                           help="stop trials doing worse than their peers at the same epoch")
+    searching.add_argument("--resume", action="store_true",
+                           help="continue the search these arguments started")
+    searching.add_argument("--concurrent", type=int, help="trials at a time (default: as "
+                                                          "many as the cluster has CPUs)")
+    searching.add_argument("--seed", type=int, default=0, help="the searcher's seed (0)")
     args = parser.parse_args(argv)
-    combinations = expand(args.overrides)
-    check(combinations)
-    models = swept_models(combinations[0], schema.load())
-    url, commit = publish_commit(args.remote)
-    sweep_id = hashlib.sha256(json.dumps([commit, combinations]).encode()).hexdigest()[:8]
-    trials = [{"name": f"sweep-{sweep_id}-{i + 1:02d}", "overrides": overrides, "repo": url,
-               "commit": commit, "models": models} for i, overrides in enumerate(combinations)]
+    if args.search:
+        search_main(args, argv or [])
+        return
+    if args.resume or args.early_stop:
+        raise UserError("--resume and --early-stop go with --search (a grid runs every trial)")
+    grid_main(args)
+
+
+def _connect(args):
     ray = _ray()
     if args.address:
         ray.init(address=args.address, logging_level="ERROR", log_to_driver=False)
@@ -262,13 +285,30 @@ def main(argv: list[str] | None = None) -> None:
         ray.init(address="local", num_cpus=os.cpu_count(), logging_level="ERROR",
                  log_to_driver=False)
     ray.cloudpickle.register_pickle_by_value(trial)  # nodes need no checkout of this project
+    return ray
+
+
+def _prepare(ray, first: dict) -> None:
+    try:
+        ray.get(ray.remote(num_cpus=1)(trial.prepare_data).remote(first))
+    except ray.exceptions.RayTaskError as error:
+        raise UserError(f"preparing the data: {_reason(error)}") from None
+
+
+def grid_main(args) -> None:
+    """Every combination of the -S lists, one Ray task each."""
+    combinations = expand(args.overrides)
+    check(combinations)
+    models = swept_models(combinations[0], schema.load())
+    url, commit = publish_commit(args.remote)
+    sweep_id = hashlib.sha256(json.dumps([commit, combinations]).encode()).hexdigest()[:8]
+    trials = [{"name": f"sweep-{sweep_id}-{i + 1:02d}", "overrides": overrides, "repo": url,
+               "commit": commit, "models": models} for i, overrides in enumerate(combinations)]
+    ray = _connect(args)
     started = time.perf_counter()
     print(f"sweep {sweep_id}: {len(trials)} trials of {commit[:8]} on "
           f"{len(ray.nodes())} node(s)", flush=True)
-    try:
-        ray.get(ray.remote(num_cpus=1)(trial.prepare_data).remote(trials[0]))
-    except ray.exceptions.RayTaskError as error:
-        raise UserError(f"preparing the data: {_reason(error)}") from None
+    _prepare(ray, trials[0])
     results, failures = schedule(ray, trials)
     if results:
         _dvc("exp", "pull", "--force", args.remote, *sorted(results))
@@ -278,6 +318,47 @@ def main(argv: list[str] | None = None) -> None:
     if failures:
         raise UserError(f"{len(failures)} trial(s) failed: " + "; ".join(
             f"{name}: {reason}" for name, reason in sorted(failures.items())))
+
+
+def search_main(args, argv: list[str]) -> None:
+    """TPE or random search, ASHA if asked, over Ray Tune; resumable."""
+    if args.trials < 1:
+        raise UserError("--trials must be at least 1")
+    space = tune_search.parse(args.overrides)
+    model = space.model()
+    tune_search.check(space)
+    epochs_key = f"models.{model}.epochs"
+    if epochs_key in space.searched:
+        raise UserError(f"-S {epochs_key}: a search follows its trials epoch by epoch; "
+                        "set the epochs, do not search them")
+    epochs = int(space.fixed.get(epochs_key, schema.load().models[model].epochs))
+    url, commit = publish_commit(args.remote)
+    kept = [a for a in argv if a != "--resume"]  # the same command resumes the same search
+    sweep_id = hashlib.sha256(json.dumps([commit, kept]).encode()).hexdigest()[:8]
+    setup = tuning.Setup(sweep_id, space.fixed, model, args.metric, epochs, url, commit)
+    storage = SWEEPS / sweep_id
+    ray = _connect(args)
+    ray.cloudpickle.register_pickle_by_value(tuning)
+    ray.cloudpickle.register_pickle_by_value(tune_search)
+    print(f"sweep {sweep_id}: {'resuming ' if args.resume else ''}{args.search} search of "
+          f"{args.trials} trials over {', '.join(space.searched)}"
+          f"{', ASHA' if args.early_stop else ''}; {commit[:8]} on {len(ray.nodes())} node(s)",
+          flush=True)
+    started = time.perf_counter()
+    _prepare(ray, {"repo": url, "commit": commit})
+    results = tuning.run(space, setup, args, storage, args.resume,
+                         tuning.board(space, setup, args.trials))
+    found = tuning.trials(results, setup)
+    finished = sorted(t.name for t in found if t.status == "finished")
+    if finished:
+        _dvc("exp", "pull", "--force", args.remote, *finished)
+    print(tuning.report(found, space, setup, args, SWEEPS / f"{sweep_id}.md"))
+    print(f"sweep {sweep_id}: {len(finished)} finished, "
+          f"{sum(t.status == 'stopped' for t in found)} stopped early, "
+          f"{sum(t.status == 'failed' for t in found)} failed in "
+          f"{time.perf_counter() - started:.0f}s; written to {SWEEPS / sweep_id}.md")
+    if not finished:
+        raise UserError("no trial finished: see the report for what stopped or failed them")
 
 
 def _dvc(*args: str) -> None:

@@ -83,6 +83,16 @@ def per_class(name: str) -> Path:
     return Path("metrics") / f"{name}.per_class.json"
 
 
+def export(name: str) -> Path:
+    """The model in the formats that leave the pipeline: SavedModel, LiteRT, ONNX."""
+    return Path("exports") / name
+
+
+def export_report(name: str) -> Path:
+    """Each export's file, size, time and parity with the Keras model."""
+    return Path("exports") / f"{name}.json"
+
+
 def plot(name: str, filename: str) -> Path:
     """A per-model picture or plot file: history.png, confusion.csv/png, predictions.png."""
     return Path("plots") / name / filename

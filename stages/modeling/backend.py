@@ -32,8 +32,9 @@ os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
 
 
 @contextlib.contextmanager
-def _native_stderr_held() -> Iterator[None]:
-    """Send what native code writes to stderr into a file; replay it on failure."""
+def native_stderr_held() -> Iterator[None]:
+    """Send what native code writes to stderr into a file; replay it on failure. (Also
+    for other native chatter: LiteRT's "Created TensorFlow Lite XNNPACK delegate".)"""
     if SHOW_LOG:
         yield
         return
@@ -67,7 +68,7 @@ def _set_threads(tf) -> None:
                                ) from None
 
 
-with _native_stderr_held():
+with native_stderr_held():
     import tensorflow as tf
 
     _set_threads(tf)

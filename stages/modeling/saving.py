@@ -101,8 +101,13 @@ def outputs_logits(model: keras.Model) -> bool:
 
 
 def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """Class probabilities, whether the model ends in softmax or in logits."""
-    outputs = model.predict(x, batch_size=batch_size, verbose=0).astype(np.float64)
+    """Class probabilities, whether the model ends in softmax or in logits. A few images
+    (`predict`, the web page) go through one direct call, without `predict`'s
+    per-call set-up; many (the test set) through `predict` in batches."""
+    if len(x) <= batch_size:
+        outputs = np.asarray(model(x, training=False), dtype=np.float64)
+    else:
+        outputs = model.predict(x, batch_size=batch_size, verbose=0).astype(np.float64)
     if outputs_logits(model):
         outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
         outputs /= outputs.sum(axis=1, keepdims=True)

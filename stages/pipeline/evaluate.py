@@ -27,11 +27,12 @@ from stages.reporting import pictures
 def timed_probabilities(model, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
     """Class probabilities for `x`, and test images per second at `batch_size`.
 
-    One warm-up batch first, so graph tracing is not counted as inference time.
+    A warm-up pass first (on two batches: the same code path as the whole set), so
+    graph tracing is not counted as inference time.
     """
     from stages.modeling.saving import predict_proba
 
-    predict_proba(model, x[:batch_size], batch_size)
+    predict_proba(model, x[:2 * batch_size], batch_size)
     started = time.perf_counter()
     probabilities = predict_proba(model, x, batch_size)
     return probabilities, len(x) / (time.perf_counter() - started)

@@ -13,7 +13,8 @@ It is the only stage that reads params.yaml. It hands each stage exactly the
 checked values that stage uses, in `data/validated/` (`config.schema.for_stages`):
 `download.json`, `prepare.json`, `train/<model>.json`, `evaluate/<model>.json`,
 `report.json`, and `environment.json` (the library versions train and evaluate
-depend on). Editing the schema code reruns this stage alone while what it
+depend on). It keeps dvc.yaml's `artifacts:` (the model registry) in step with
+the models (`config.artifacts`). Editing the schema code reruns this stage alone while what it
 writes stays the same. It also removes every output of a model that is no longer
 in params.yaml (DVC leaves outputs of stages that no longer exist behind).
 """
@@ -24,7 +25,7 @@ import shutil
 
 from stages.common import environment, outputs, paths
 from stages.common.cli import run
-from stages.config import schema
+from stages.config import artifacts, schema
 from stages.data.files import write_json
 
 
@@ -49,6 +50,9 @@ def main() -> None:
     for name in sorted(known - set(params.models)):
         remove_model(name)
         print(f"validate: {name} is no longer in params.yaml; removed its outputs")
+    if artifacts.sync(params):
+        print(f"validate: dvc.yaml's artifacts are now the {len(params.models)} models "
+              "(commit dvc.yaml)")
     print(f"validate: params.yaml and the {', '.join(versions)} versions are good; "
           f"{len(params.models)} models")
 

@@ -105,3 +105,28 @@ def sweep(path: str | os.PathLike, keys: list[str], rows: list[dict], title: str
             ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path)
+
+
+def convergence(path: str | os.PathLike, values: list[float | None], higher_is_better: bool,
+                title: str) -> None:
+    """A search converging: each trial's figure in the order trials ended (a stopped one's
+    at the epoch it was stopped), and the best so far."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    best, so_far = None, []
+    for value in values:
+        if value is not None:
+            best = value if best is None else (max if higher_is_better else min)(best, value)
+        so_far.append(best)
+    trials = range(1, len(values) + 1)
+    ax.plot([t for t, v in zip(trials, values, strict=True) if v is not None],
+            [v for v in values if v is not None], "o", color="#4c78a8", alpha=0.6,
+            label="a trial")
+    ax.step(trials, [v if v is not None else float("nan") for v in so_far], where="post",
+            color="#e45756", label="best so far")
+    ax.set(xlabel="trials ended", ylabel=title.rsplit(": ", 1)[-1].split(" of ")[0],
+           title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, path)

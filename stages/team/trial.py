@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -70,10 +71,24 @@ def _env() -> dict:
     return env
 
 
-def _run(args: list, cwd: Path, what: str) -> str:
-    """Run a command; on failure raise TrialError with its own last error line."""
-    result = subprocess.run([str(a) for a in args], cwd=cwd, env=_env(), text=True,
-                            capture_output=True, preexec_fn=_die_with_parent, check=False)
+def _run(args: list, cwd: Path, what: str, on_line=None) -> str:
+    """Run a command; on failure raise TrialError with its own last error line. With
+    `on_line`, each line of its output is handed over as it is printed."""
+    process = subprocess.Popen([str(a) for a in args], cwd=cwd, env=_env(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               preexec_fn=_die_with_parent)
+    seen = []
+    try:
+        for line in process.stdout:
+            seen.append(line)
+            if on_line:
+                on_line(line.rstrip())
+    except BaseException:  # the scheduler stopped the trial while it reported an epoch
+        process.kill()
+        raise
+    finally:
+        process.wait()
+    result = subprocess.CompletedProcess(args, process.returncode, "".join(seen), "")
     if result.returncode:
         lines = [line.strip() for line in (result.stderr + result.stdout).splitlines()
                  if line.strip()]
@@ -108,8 +123,24 @@ def _mirror(repo: str) -> tuple[Path, Path]:
     return mirror, home / "dvc-cache"
 
 
-def run_trial(trial: dict, progress=None) -> dict:
-    """Run one experiment and push it; return its name, node, metrics and seconds."""
+EPOCH = re.compile(r"^train@(\w+) epoch (\d+)/(\d+): (.*) \(")
+
+
+def epoch_figures(line: str) -> tuple[str, dict] | None:
+    """(model, figures) from a train stage's epoch line, e.g. `train@quickstart epoch 2/5:
+    accuracy 0.9 loss 0.3 val_accuracy 0.95 val_loss 0.2 (1.2s)`."""
+    found = EPOCH.match(line)
+    if not found:
+        return None
+    words = found[4].split()
+    figures = {name: float(value) for name, value in zip(words[::2], words[1::2], strict=True)}
+    return found[1], {**figures, "epoch": int(found[2]), "epochs": int(found[3])}
+
+
+def run_trial(trial: dict, progress=None, on_epoch=None) -> dict:
+    """Run one experiment and push it; return its name, node, metrics and seconds.
+    With `on_epoch`, each epoch's figures of the trial's model are handed over while
+    it trains (for an early-stopping scheduler)."""
     node = node_name()
     if progress is not None:
         progress.started.remote(trial["name"], node)
@@ -135,8 +166,14 @@ def run_trial(trial: dict, progress=None) -> dict:
             except TrialError as error:
                 raise TrialError(f"on node {node}: cannot reach {error}") from None
         overrides = [arg for override in trial["overrides"] for arg in ("-S", override)]
+
+        def hand_over(line: str) -> None:
+            found = epoch_figures(line)
+            if on_epoch and found and found[0] in trial["models"]:
+                on_epoch(found[1])
+
         _run(["dvc", "exp", "run", "--pull", "-n", trial["name"], *overrides], workdir,
-             f"trial {trial['name']}")
+             f"trial {trial['name']}", hand_over)
         _run(["dvc", "push", "--run-cache"], workdir, f"on node {node}: dvc push")
         _run(["dvc", "exp", "push", "--force", "--no-cache", "origin", trial["name"]], workdir,
              f"on node {node}: dvc exp push")
@@ -149,10 +186,16 @@ def run_trial(trial: dict, progress=None) -> dict:
 
 
 def _metrics(workdir: Path) -> dict:
-    """Every model's flat test metrics in the trial's workspace."""
-    return {path.stem: json.loads(path.read_text())
-            for path in sorted((workdir / "metrics").glob("*.json"))
-            if path.stem != "data" and not path.stem.endswith(".per_class")}
+    """Every model's flat test metrics in the trial's workspace, with its final training
+    figures under "train" (val_accuracy, val_loss, ...)."""
+    found = {path.stem: json.loads(path.read_text())
+             for path in sorted((workdir / "metrics").glob("*.json"))
+             if path.stem != "data" and not path.stem.endswith(".per_class")}
+    for name, figures in found.items():
+        train = workdir / "metrics" / "train" / f"{name}.json"
+        if train.is_file():
+            figures["train"] = json.loads(train.read_text())
+    return found
 
 
 def prepare_data(trial: dict) -> str:

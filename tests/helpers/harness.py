@@ -29,9 +29,11 @@ SHIPPED_MODELS = list(yaml.safe_load((ROOT / "params.yaml").read_text())["models
 # set; all seven train in `make demo` and its test.
 MODELS = ["cnn_sgd", "quickstart", "simple_dense"]  # in the order of params.yaml
 UNIT_MODELS = tuple(MODELS)
-# Files that carry wall-clock measurements: the only outputs allowed to differ
-# between two runs of the same code on the same machine.
+# The only outputs allowed to differ between two runs of the same code on the same
+# machine: the files that carry wall-clock measurements, and the SavedModel export
+# (TensorFlow writes ids that change from one process to the next; README: Exports).
 TIMED = {*(f"metrics/train/{m}.json" for m in MODELS), *(f"metrics/{m}.json" for m in MODELS),
+         *(f"exports/{m}" for m in MODELS), *(f"exports/{m}.json" for m in MODELS),
          "reports/summary.json", "reports/leaderboard.md", "plots/leaderboard.csv"}
 TIMING_KEYS = {"train_seconds", "examples_per_second", "test_images_per_second"}
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "params.schema.json", ".gitignore", ".dvcignore",
@@ -231,13 +233,13 @@ def set_dotted(data: dict, dotted: str, value) -> None:
         node[int(leaf) if isinstance(node, list) else leaf] = value
 
 
-def shipped_recipe(name: str, **changes):
-    """The shipped params' recipe of model `name`, as `validate` hands it to training
-    (imports TensorFlow: for tests that build models)."""
+def shipped_recipe(model: str, **changes):
+    """The shipped params' recipe of `model`, as `validate` hands it to training, with
+    `changes` (imports TensorFlow: for tests that build models)."""
     from stages.config import schema
     from stages.modeling.build import Recipe
 
-    handed = schema.for_stages(schema.load(ROOT / "params.yaml"))["train", name]
+    handed = schema.for_stages(schema.load(ROOT / "params.yaml"))["train", model]
     return Recipe.from_json({**handed, **changes})
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,9 @@ import pytest
 import yaml
 
 from harness import BIN
+
+# Ray's token authentication, on in every test cluster: a token for this run only.
+TOKEN = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 
 def unavailable(reason: str) -> None:

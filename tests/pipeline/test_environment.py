@@ -49,6 +49,7 @@ def test_a_tool_pin_reruns_nothing(reproduced_copy):
     assert project.status() == {}
 
 
+@pytest.mark.slow
 def test_another_library_version_retrains_and_never_reuses_its_run_cache(
         tmp_path, mirror, other_keras):
     project = Project.create(tmp_path / "project", mirror["npz_url"], mirror["npz_sha256"])
@@ -71,7 +72,8 @@ def test_another_library_version_retrains_and_never_reuses_its_run_cache(
     # entry made under 3.15.1 is taken for 3.15.0.
     overlay = {**ENV, "PYTHONPATH": str(other_keras)}
     result = project.repro(env=overlay)
-    assert result.ran == {"validate", "train@quickstart", "evaluate@quickstart", "report"}
+    assert result.ran == {"validate", "train@quickstart", "evaluate@quickstart",
+                          "export@quickstart", "report"}
     assert not result.restored
     assert f'"keras": "{OTHER_KERAS}"' in (project.path / "data/validated/environment.json"
                                             ).read_text()
@@ -84,5 +86,5 @@ def test_another_library_version_retrains_and_never_reuses_its_run_cache(
     # Back to the pin: the earlier results come back from the run-cache, untrained.
     pin(project, "keras", "3.15.1")
     result = project.repro()
-    assert result.restored == {"train@quickstart", "evaluate@quickstart"}
+    assert result.restored == {"train@quickstart", "evaluate@quickstart", "export@quickstart"}
     assert (project.path / "models/quickstart.keras").read_bytes() == model

@@ -62,7 +62,7 @@ def assert_reports_list(project, models: list[str]) -> None:
 def test_adding_a_model_is_one_block_in_params(reproduced_copy):
     project = reproduced_copy
     with_models(project, {**project.params()["models"], "wide_mlp": WIDE_MLP})
-    new = {"validate", "train@wide_mlp", "evaluate@wide_mlp", "report"}
+    new = {"validate", "train@wide_mlp", "evaluate@wide_mlp", "export@wide_mlp", "report"}
     assert project.repro().ran == new
     assert_reports_list(project, [*MODELS, "wide_mlp"])
     assert project.status() == {}
@@ -86,7 +86,7 @@ def test_renaming_a_model_is_a_new_model_and_the_old_name_is_gone(reproduced_cop
     models = {("qs" if name == "quickstart" else name): block
               for name, block in project.params()["models"].items()}
     with_models(project, models)
-    assert project.repro().ran == {"validate", "train@qs", "evaluate@qs", "report"}
+    assert project.repro().ran == {"validate", "train@qs", "evaluate@qs", "export@qs", "report"}
     assert_reports_list(project, list(models))
     assert not any((project.path / p).exists() for p in outputs.of_model("quickstart"))
 
@@ -117,6 +117,7 @@ BAD_EDITS = [  # one of each kind the validator refuses
 ]
 
 
+@pytest.mark.slow
 def test_a_bad_edit_stops_repro_before_any_output_is_touched(reproduced_copy):
     project = reproduced_copy
     good = (project.path / "params.yaml").read_text()
@@ -179,3 +180,18 @@ def test_an_unknown_model_name_on_the_command_line_is_one_line(reproduced_copy, 
     result = reproduced_copy.dvc(*command, "train@lenet", check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "train@lenet" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_layers_argument_is_one_experiment_away(reproduced_copy):
+    """DVC's -S grammar takes a list index as a dotted key (`layers.1`, not `layers[1]`):
+    a layer's width is an experiment like any other param."""
+    from harness import experiments
+
+    project = reproduced_copy
+    project.dvc("exp", "run", "-n", "wider", "-S", "models.quickstart.layers.1.Dense.units=64")
+    [data] = experiments(project)["wider"]
+    block = data["params"]["params.yaml"]["data"]["models"]["quickstart"]
+    assert block["layers"][1] == {"Dense": {"units": 64, "activation": "relu"}}
+    figures = data["metrics"]["metrics/quickstart.json"]["data"]
+    assert figures["trainable_params"] == 784 * 64 + 64 + 64 * 10 + 10

@@ -16,10 +16,10 @@ import yaml
 
 from harness import BIN, ENV, MODELS, TIMED, metrics_show, without_timing
 
-ALL_STAGES = {"validate", "download", "prepare", "report", *(f"train@{m}" for m in MODELS),
-              *(f"evaluate@{m}" for m in MODELS)}
 TRAIN = {f"train@{m}" for m in MODELS}
 EVALUATE = {f"evaluate@{m}" for m in MODELS}
+EXPORT = {f"export@{m}" for m in MODELS}
+ALL_STAGES = {"validate", "download", "prepare", "report", *TRAIN, *EVALUATE, *EXPORT}
 TUTORIAL_PARAMS = {"cnn_sgd": 542_230, "quickstart": 101_770, "simple_dense": 25_450}
 
 
@@ -61,11 +61,12 @@ def test_editing_one_model_reruns_only_that_model(reproduced_copy):
     project.set_params({"models.quickstart.epochs": 2})
     assert project.stale_stages() == {"validate"}  # what it hands the rest decides the rest
     assert project.repro().ran == {"validate", "train@quickstart", "evaluate@quickstart",
-                                   "report"}
+                                   "export@quickstart", "report"}
     assert project.read_json("metrics/quickstart.json")["epochs"] == 2
     project.commit("quickstart: 2 epochs")
     diff = json.loads(project.dvc("metrics", "diff", "--json", "HEAD~1").stdout)
-    assert set(diff) == {"metrics/quickstart.json", "metrics/train/quickstart.json"}
+    assert set(diff) == {"metrics/quickstart.json", "metrics/train/quickstart.json",
+                         "exports/quickstart.json"}
     assert diff["metrics/quickstart.json"]["epochs"] == {"old": 1, "new": 2, "diff": 1}
 
 
@@ -93,6 +94,8 @@ RERUNS = [
     ("stages/modeling/scoring.py", EVALUATE),
     ("stages/modeling/loops.py", TRAIN),
     ("stages/modeling/build.py", TRAIN | EVALUATE),
+    ("stages/modeling/saving.py", TRAIN | EVALUATE | EXPORT),
+    ("stages/modeling/exports.py", EXPORT),
     ("stages/reporting/pictures.py", {"prepare"} | EVALUATE),
     ("stages/reporting/leaderboard.py", {"report"}),
     ("stages/team/trial.py", set()),                    # commands and sweeps: no stage runs them
@@ -161,7 +164,8 @@ def test_branches_compare_with_metrics_and_params_diff(reproduced_copy):
     project.repro()
     project.commit("cnn_sgd: 2 epochs")
     diff = json.loads(project.dvc("metrics", "diff", "main", "--json").stdout)
-    assert set(diff) == {"metrics/cnn_sgd.json", "metrics/train/cnn_sgd.json"}
+    assert set(diff) == {"metrics/cnn_sgd.json", "metrics/train/cnn_sgd.json",
+                         "exports/cnn_sgd.json"}
     params = json.loads(project.dvc("params", "diff", "main", "--json").stdout)
     assert params == {"params.yaml": {"models.cnn_sgd.epochs": {"old": 1, "new": 2,
                                                                       "diff": 1}}}
@@ -206,6 +210,7 @@ def test_experiments_run_and_report_metrics(reproduced_copy):
     assert "dense2" in names and "dense3" in names
 
 
+@pytest.mark.slow
 def test_an_interrupted_repro_recovers_with_the_same_results(reproduced, reproduced_copy,
                                                             tmp_path):
     project = reproduced_copy

@@ -5,9 +5,7 @@ a bare git repository as the git remote, a directory as the DVC remote, the real
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -16,29 +14,9 @@ import time
 import pytest
 
 from harness import ENV, ROOT, error_lines, experiments, run, without_timing
-from services import free_port, unavailable
+from services import TOKEN, free_port
 
 QS = "models.quickstart"
-TOKEN = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}  # this run only
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A head that runs no trials and two one-CPU worker nodes, each its own raylet."""
-    saved = {key: os.environ.get(key) for key in TOKEN}
-    os.environ.update(TOKEN)  # read when Ray loads; the cluster's processes inherit it
-    try:
-        from ray.cluster_utils import Cluster
-    except ImportError:
-        unavailable("Ray is not installed (pip install -r requirements-ray.txt)")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    for _ in range(2):
-        cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    yield cluster
-    cluster.shutdown()
-    for key, value in saved.items():
-        os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
 
 
 @pytest.fixture
@@ -155,6 +133,7 @@ def test_the_progress_board_outlives_every_worker_node(cluster):
         cluster.wait_for_nodes()
 
 
+@pytest.mark.slow
 def test_a_failed_trial_is_named_the_others_finish_and_nothing_of_it_is_pushed(team, tmp_path):
     """On a local Ray instance (no --address): the embedded default."""
     project = team["project"]

@@ -19,7 +19,7 @@ from services import SSHServer, WebDAVServer
 # `make test-slow` (CI runs both).
 KINDS = ("directory", pytest.param("ssh", marks=pytest.mark.slow),
          pytest.param("webdav", marks=pytest.mark.slow))
-TRAINED = {f"{kind}@{m}" for kind in ("train", "evaluate") for m in MODELS}
+TRAINED = {f"{kind}@{m}" for kind in ("train", "evaluate", "export") for m in MODELS}
 
 
 @pytest.fixture(scope="session")
@@ -116,15 +116,17 @@ def test_a_fresh_clone_restores_every_stage_from_the_shared_run_cache(team, tmp_
     # In B, one model changes: only it trains; pushed, A reuses it without training.
     b.set_params({"models.quickstart.epochs": 2})
     assert b.repro().ran == {"validate", "train@quickstart", "evaluate@quickstart",
-                                   "report"}
+                             "export@quickstart", "report"}
     b.dvc("push", "--run-cache")
     a.set_params({"models.quickstart.epochs": 2})
     result = a.repro("--pull")
-    assert result.restored == {"train@quickstart", "evaluate@quickstart"}, result.stdout
+    assert result.restored == {"train@quickstart", "evaluate@quickstart",
+                               "export@quickstart"}, result.stdout
     for path in ("models/quickstart.keras", "metrics/quickstart.json"):
         assert (a.path / path).read_bytes() == (b.path / path).read_bytes(), path
 
 
+@pytest.mark.slow
 def test_an_experiment_travels_between_clones_without_training(team, tmp_path):
     a = team["a"]
     a.git("push", "-q", "--force", "origin", "HEAD:refs/heads/main")  # the baseline B clones

@@ -85,6 +85,7 @@ def test_each_stage_depends_on_the_validated_values_it_reads():
     assert "data/validated/report.json" in STAGES["report"]["deps"]
     for stage in ("train", "evaluate"):
         assert f"data/validated/{stage}/${{key}}.json" in STAGES[stage]["deps"]
+    for stage in ("train", "evaluate", "export"):
         assert "data/validated/environment.json" in STAGES[stage]["deps"]
     [out] = STAGES["validate"]["outs"]
     assert out == {"data/validated": {"cache": False, "persist": True}}
@@ -93,10 +94,12 @@ def test_each_stage_depends_on_the_validated_values_it_reads():
 
 
 def test_report_and_charts_need_no_list_of_models():
-    """Adding a model is a params.yaml edit: nothing in dvc.yaml names a model."""
+    """Adding a model is a params.yaml edit: no stage or chart of dvc.yaml names a model
+    (its `artifacts:` do, written by `validate`: the next test)."""
     assert "metrics" in STAGES["report"]["deps"]  # the whole folder
+    text = (ROOT / "dvc.yaml").read_text()
     for model in MODELS:
-        assert model not in (ROOT / "dvc.yaml").read_text()
+        assert model not in text.split("\nartifacts:")[0]
     sources = {"validation accuracy": {"plots/learning_curves.csv": "val_accuracy"},
                "validation loss": {"plots/learning_curves.csv": "val_loss"},
                "test accuracy vs training time": {"plots/leaderboard.csv": "test_accuracy"}}
@@ -108,7 +111,7 @@ def test_report_and_charts_need_no_list_of_models():
 
 
 @pytest.mark.parametrize("stage", ["validate", "download", "prepare", "train@quickstart",
-                                   "evaluate@quickstart", "report"])
+                                   "evaluate@quickstart", "export@quickstart", "report"])
 def test_outputs_read_from_dvc_yaml_are_the_ones_dvc_removes(stage):
     """The restore hint and a removed model's clean-up name what DVC itself parses."""
     from dvc.repo import Repo
@@ -122,10 +125,20 @@ def test_outputs_read_from_dvc_yaml_are_the_ones_dvc_removes(stage):
     assert {str(p) for p in [*ours_cached, *ours_uncached]} == removed
 
 
+def test_the_registry_lists_exactly_the_models_of_params_yaml():
+    from stages.config import artifacts, schema
+
+    shipped = schema.load(ROOT / "params.yaml")
+    assert DVC_YAML["artifacts"] == artifacts.wanted(shipped)
+    model_file = STAGES["train"]["outs"][0]  # the trained .keras file, each model's
+    for name, artifact in DVC_YAML["artifacts"].items():
+        assert artifact["path"] == model_file.replace("${key}", name)
+
+
 def test_a_removed_models_outputs_are_every_foreach_stages_outputs():
     with contextlib.chdir(ROOT):
         found = {str(p) for p in outputs.of_model("gone")}
-    expected = {path.replace("${key}", "gone") for stage in ("train", "evaluate")
+    expected = {path.replace("${key}", "gone") for stage in ("train", "evaluate", "export")
                 for section in ("outs", "metrics", "plots") for entry in STAGES[stage].get(
                     section, []) for path in ([entry] if isinstance(entry, str) else entry)}
     assert found == expected | {"plots/gone"}
@@ -146,7 +159,7 @@ def test_no_tracked_params_key_is_named_size_or_nfiles():
     assert not {"size", "nfiles"} & set(keys(raw))
 
 
-@pytest.mark.parametrize("stage", ["download", "prepare", "train", "evaluate"])
+@pytest.mark.parametrize("stage", ["download", "prepare", "train", "evaluate", "export"])
 def test_stages_that_compute_keep_every_output_in_the_dvc_cache(stage):
     """A run-cache entry restores in another clone only if the remote has every output
     it names, and `dvc push` sends only cached ones: no `cache: false` here."""
@@ -156,7 +169,7 @@ def test_stages_that_compute_keep_every_output_in_the_dvc_cache(stage):
             assert options.get("cache", True), f"{stage}: uncached output {entry}"
 
 
-LAYERS = ["common", "data", "config", "modeling", "reporting", "team"]  # README: layout
+LAYERS = ["common", "data", "config", "modeling", "reporting", "team", "serving"]  # README
 
 
 @pytest.mark.parametrize("folder", LAYERS)

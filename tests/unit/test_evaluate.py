@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import saved_digits
 from harness import UNIT_MODELS, run_module
 from stages.common import paths
 from stages.data.files import load_prepared
@@ -128,7 +129,8 @@ def test_predict_test_index_reports_the_true_label(trained):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--model", "quickstart", "notes.txt"], "is not a readable PNG or JPEG image"),
+    (["--model", "quickstart", "notes.txt"], "notes.txt is not a readable image: not a "
+                                             "format Pillow knows"),
     (["--model", "quickstart", "missing.png"], "no such file"),
     (["--model", "quickstartt", "notes.txt"],
      "unknown model 'quickstartt' (did you mean 'quickstart'?); the pipeline has: cnn_sgd, "
@@ -152,7 +154,9 @@ def test_predict_refuses_a_model_before_the_pipeline_ran(tmp_path):
 
 def test_predict_refuses_a_validated_model_that_was_not_trained(trained, tmp_path):
     shutil.copytree(trained / "data/validated", tmp_path / "data/validated")
-    Image.new("L", (28, 28)).save(tmp_path / "digit.png")
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255  # a "1"
+    (tmp_path / "digit.png").write_bytes(saved_digits.png(digit))
     result = run_module(tmp_path, "stages.predict", "--model", "cnn_sgd", "digit.png")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "models/cnn_sgd.keras does not exist: train it first" in result.stderr

@@ -1,0 +1,179 @@
+"""A trained model in the formats that leave the pipeline, each checked against Keras.
+
+- TensorFlow SavedModel (TF Serving, TensorFlow anywhere): Keras's `model.export`;
+- LiteRT (TFLite) flat buffer, built-in ops only (what phones and microcontrollers
+  run without TensorFlow's own kernels): `model.export(format="litert")`;
+- ONNX (onnxruntime, browsers): `model.export(format="onnx")`, through tf2onnx.
+
+Each export is run by its own runtime (TensorFlow, TensorFlow's LiteRT
+interpreter, onnxruntime) on the test set, and its class probabilities are
+compared with the Keras model's. A format that cannot express a layer is named
+with the layer (found by exporting ever longer heads of the model), and the
+other formats still export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from stages.modeling.backend import keras, native_stderr_held, tf
+from stages.modeling.saving import outputs_logits, predict_proba
+
+# Format -> (the file or folder it writes, Keras's name for it, its export options).
+FORMATS = {
+    "saved_model": ("saved_model", "tf_saved_model", {}),
+    "litert": ("model.tflite", "litert",
+               {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}),
+    "onnx": ("model.onnx", "onnx", {}),
+}
+BATCH = 1000
+
+
+class _Unsupported(logging.Handler):
+    """tf2onnx does not fail on an op ONNX has no counterpart for: it logs an error and
+    writes a model onnxruntime cannot run. Those errors are collected here instead."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.ops: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "is not supported" in message:
+            self.ops.append(message.split("[", 1)[-1].split("]")[0].rsplit(": ", 1)[-1])
+
+
+@contextlib.contextmanager
+def _quiet():
+    """tf2onnx and TensorFlow's converter log every step; they say nothing unless asked,
+    and an op tf2onnx cannot convert is an error, not a log line."""
+    loggers = [logging.getLogger(name) for name in ("tf2onnx", "tensorflow", "absl")]
+    saved = [(logger.level, logger.handlers, logger.propagate) for logger in loggers]
+    unsupported = _Unsupported()
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+        logger.handlers, logger.propagate = [unsupported], False
+    with warnings.catch_warnings(), native_stderr_held():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            for logger, (level, handlers, propagate) in zip(loggers, saved, strict=True):
+                logger.setLevel(level)
+                logger.handlers, logger.propagate = handlers, propagate
+    if unsupported.ops:
+        raise NotImplementedError(f"no ONNX counterpart for the TensorFlow op(s) "
+                                  f"{', '.join(sorted(set(unsupported.ops)))}")
+
+
+def _write(model: keras.Model, path: Path, fmt: str) -> None:
+    _, name, options = FORMATS[fmt]
+    spec = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="image")]
+    with _quiet():
+        model.export(str(path), format=name, verbose=False, input_signature=spec, **options)
+
+
+def export(model: keras.Model, fmt: str, directory: Path) -> Path:
+    """Write `model` in format `fmt` into `directory`; its path."""
+    path = directory / FORMATS[fmt][0]
+    if path.is_dir():
+        shutil.rmtree(path)
+    _write(model, path, fmt)
+    return path
+
+
+def culprit(model: keras.Model, fmt: str) -> str:
+    """The first layer `fmt` cannot express: the end of the shortest head that fails."""
+    with tempfile.TemporaryDirectory() as scratch:
+        for end in range(1, len(model.layers) + 1):
+            head = keras.Sequential([keras.Input(model.input_shape[1:]), *model.layers[:end]])
+            try:
+                _write(head, Path(scratch) / f"head{end}-{FORMATS[fmt][0]}", fmt)
+            except Exception:  # each converter raises its own kinds
+                return f"layers[{end - 1}] ({type(model.layers[end - 1]).__name__})"
+    return "the model as a whole"
+
+
+def runner(fmt: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """The export's own runtime, as a function of a batch of images to raw outputs."""
+    if fmt == "saved_model":
+        loaded = tf.saved_model.load(str(path))  # kept: its variables live as long as it does
+        return lambda x: loaded.serve(tf.constant(x)).numpy()
+    if fmt == "litert":
+        with _quiet():
+            interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=1)
+
+        def run_litert(x: np.ndarray) -> np.ndarray:
+            [given], [taken] = interpreter.get_input_details(), interpreter.get_output_details()
+            with native_stderr_held():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
+                interpreter.resize_tensor_input(given["index"], x.shape)
+                interpreter.allocate_tensors()
+                interpreter.set_tensor(given["index"], x)
+                interpreter.invoke()
+            return interpreter.get_tensor(taken["index"]).copy()
+
+        return run_litert
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(path), options,
+                                           providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x})[0]
+
+
+def probabilities(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                  logits: bool) -> np.ndarray:
+    """Class probabilities from an export's raw outputs, in batches, as Keras's are made."""
+    outputs = np.concatenate([run(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
+    outputs = outputs.astype(np.float64)
+    if logits:
+        outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        outputs /= outputs.sum(axis=1, keepdims=True)
+    return outputs
+
+
+def size(path: Path) -> int:
+    """Bytes on disk, of a file or every file in a folder."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def export_all(model: keras.Model, directory: Path, x: np.ndarray) -> dict[str, dict]:
+    """Every format of `model` in `directory`, with its parity on `x` against Keras."""
+    directory.mkdir(parents=True, exist_ok=True)
+    reference = predict_proba(model, x, BATCH)
+    logits = outputs_logits(model)
+    found: dict[str, dict] = {}
+    for fmt in FORMATS:
+        started = time.perf_counter()
+        try:
+            path = export(model, fmt, directory)
+            seconds = time.perf_counter() - started
+            theirs = probabilities(runner(fmt, path), x, logits)
+        except Exception as error:  # each converter and runtime raises its own kinds
+            reason = str(error).strip().splitlines()[0][:200] if str(error) else ""
+            found[fmt] = {"error": f"{fmt} cannot express {culprit(model, fmt)} of "
+                                   f"{model.name}: {type(error).__name__}: {reason}"}
+            for leftover in directory.glob(FORMATS[fmt][0]):
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+            continue
+        found[fmt] = {
+            "file": path.name, "bytes": size(path),
+            "export_seconds": round(seconds, 2),
+            "max_probability_difference": float(np.abs(theirs - reference).max()),
+            "differing_digits": int((theirs.argmax(axis=1) != reference.argmax(axis=1)).sum()),
+        }
+    return found

@@ -1,0 +1,62 @@
+"""Stage `export@<model>`: the trained model in the formats that leave the pipeline.
+
+    python -m stages.pipeline.export quickstart
+
+Writes `exports/<model>/` (a TensorFlow SavedModel, a LiteRT flat buffer, an
+ONNX file: `stages.modeling.exports`) and `exports/<model>.json`: per format,
+its file, size, export time, and its parity with the Keras model on the
+prepared test set (the largest difference of any class probability, and the
+number of images whose digit differs). A format that cannot express a layer is
+named there, and on the terminal, with the layer; the other formats still export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from stages.common import environment, paths, phases
+from stages.common.cli import UserError, run
+from stages.data.files import load_prepared, read_json, write_json
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Export the model in every format and check each against it."""
+    parser = argparse.ArgumentParser(description="Export one trained model.")
+    parser.add_argument("model", help="a model name under `models:` in params.yaml")
+    name = parser.parse_args(argv).model
+    handed = paths.validated("evaluate", name)
+    if not handed.is_file():
+        raise UserError(f"no model {name!r} was validated ({handed} is missing): run `dvc repro`")
+    environment.check(read_json(paths.ENVIRONMENT), paths.ENVIRONMENT)
+    with phases.phase("import tensorflow"):
+        from stages.modeling import exports, saving  # TensorFlow loads only now
+
+    model = saving.load(paths.model(name), set(read_json(handed)["layers"]))
+    x_test, _ = load_prepared("test")
+    scratch = Path(f"{paths.export(name)}.partial")  # the folder is moved in when complete
+    shutil.rmtree(scratch, ignore_errors=True)
+    with phases.phase("export"):
+        found = exports.export_all(model, scratch, x_test)
+    shutil.rmtree(paths.export(name), ignore_errors=True)
+    scratch.rename(paths.export(name))
+    for figures in found.values():
+        if "file" in figures:
+            figures["file"] = str(paths.export(name) / figures["file"])
+    write_json(paths.export_report(name), found)
+    for fmt, figures in found.items():
+        if "error" in figures:
+            print(f"export@{name}: {figures['error']}", file=sys.stderr)
+        else:
+            print(f"export@{name}: {fmt} {figures['bytes'] / 1e6:.2f} MB in "
+                  f"{figures['export_seconds']:.1f}s; largest probability difference "
+                  f"{figures['max_probability_difference']:.1e}, "
+                  f"{figures['differing_digits']} differing digits")
+    exported = [fmt for fmt in found if "error" not in found[fmt]]
+    print(f"export@{name}: {', '.join(exported) or 'no format'} -> {paths.export(name)}/")
+
+
+if __name__ == "__main__":
+    run(lambda: main(sys.argv[1:]))

@@ -1,0 +1,242 @@
+"""Sweeps that search: Ray Tune runs the trials, each a `dvc exp run` on a node.
+
+Optuna's TPE (Ray Tune's `OptunaSearch`, seeded) or random sampling picks each
+trial's values from the search space (`stages.team.search`); with
+`--early-stop asha`, Ray Tune's ASHA scheduler watches the per-epoch figure the
+train stage prints and stops a trial that is doing worse than its peers at the
+same epoch: its `dvc exp run` dies with it, so it never becomes an experiment,
+and its CPU goes to the next trial at once. A trial that finishes is a DVC
+experiment that comes home as a grid trial does (`stages.team.trial`: data
+first, then the experiment). Ray Tune keeps the search's state (the searcher's
+history, each trial's status) under `reports/sweeps/<id>/`: `--resume` picks it
+up and runs only what was missing; a finished trial run again takes its model
+from DVC's run-cache instead of training.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from stages.common.cli import UserError
+from stages.team import search, trial
+
+FIGURES = ("accuracy", "loss", "val_accuracy", "val_loss")  # what each epoch line says
+LOWER_IS_BETTER = ("loss", "val_loss")
+
+
+@dataclass
+class Setup:
+    """What every trial of one search shares."""
+
+    sweep_id: str
+    fixed: dict
+    model: str
+    metric: str
+    epochs: int
+    repo: str
+    commit: str
+
+
+def _trainable(setup: Setup):
+    """The function Ray Tune runs for each trial (shipped to the nodes by value)."""
+    from ray import tune
+
+    def run(config: dict) -> None:
+        name = f"sweep-{setup.sweep_id}-{tune.get_context().get_trial_id().split('_')[-1]}"
+        values = {**setup.fixed, **config}
+        job = {"name": name, "repo": setup.repo, "commit": setup.commit,
+               "models": [setup.model],
+               "overrides": [f"{key}={search._text(value)}" for key, value in values.items()]}
+        trained = []
+
+        def on_epoch(figures: dict) -> None:
+            trained.append(figures["epoch"])
+            tune.report({**figures, "name": name})
+
+        outcome = trial.run_trial(job, on_epoch=on_epoch)
+        figures = outcome["metrics"].get(setup.model, {})
+        final = {key: figures.get("train", {}).get(key) for key in FIGURES}
+        tune.report({**final, "epoch": setup.epochs + 1, "name": name, "experiment": name,
+                     "test_accuracy": figures.get("test_accuracy"), "node": outcome["node"],
+                     "seconds": outcome["seconds"], "trained": bool(trained)})
+
+    return run
+
+
+def run(space: search.Space, setup: Setup, args, storage: Path, resume: bool, callback):
+    """Search; return Ray Tune's ResultGrid."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    mode = "min" if setup.metric in LOWER_IS_BETTER else "max"
+    trainable = tune.with_resources(_trainable(setup), {"cpu": 1})
+    if resume:
+        if not (storage / "tune").is_dir():
+            raise UserError(f"nothing to resume: {storage} holds no search with these "
+                            "arguments (run it without --resume first)")
+        # Ray Tune saved the run's settings with it, the board among them.
+        return tune.Tuner.restore(str((storage / "tune").resolve()), trainable,
+                                  resume_unfinished=True, restart_errored=False).fit()
+    if args.search == "tpe":
+        import optuna
+
+        searcher = OptunaSearch(metric=setup.metric, mode=mode,
+                                sampler=optuna.samplers.TPESampler(seed=args.seed))
+        if args.concurrent:
+            searcher = ConcurrencyLimiter(searcher, max_concurrent=args.concurrent)
+    else:
+        searcher = BasicVariantGenerator(random_state=args.seed,
+                                         max_concurrent=args.concurrent or 0)
+    scheduler = (ASHAScheduler(time_attr="epoch", metric=setup.metric, mode=mode,
+                               max_t=setup.epochs + 1, grace_period=1, reduction_factor=2)
+                 if args.early_stop == "asha" else FIFOScheduler())
+    tuner = tune.Tuner(
+        trainable, param_space=space.tune(),
+        tune_config=tune.TuneConfig(num_samples=args.trials, search_alg=searcher,
+                                    scheduler=scheduler),
+        run_config=tune.RunConfig(name="tune", storage_path=str(storage.resolve()),
+                                  verbose=0, log_to_file=True, callbacks=[callback]))
+    return tuner.fit()
+
+
+@dataclass
+class Trial:
+    """One trial, as the report lists it."""
+
+    name: str
+    config: dict
+    status: str             # finished, stopped (early), failed
+    epoch: int
+    figures: dict
+    finished_at: float
+
+
+def trials(results, setup: Setup) -> list[Trial]:
+    """Every trial of the search, in the order it ended."""
+    found = []
+    for result in results:
+        last = result.metrics or {}
+        if result.error is not None:
+            status = "failed"
+        elif last.get("experiment"):
+            status = "finished"
+        else:
+            status = "stopped"
+        epoch = min(int(last.get("epoch", 0)), setup.epochs)
+        name = last.get("name") or f"sweep-{setup.sweep_id}-{last.get('trial_id', '?')!s}"
+        found.append(Trial(name, result.config, status, epoch, last,
+                           last.get("timestamp", time.time())))
+    return sorted(found, key=lambda t: t.finished_at)
+
+
+
+
+def board(space: search.Space, setup: Setup, total: int):
+    """A Ray Tune callback printing, on the driver, each trial as it starts and ends, and
+    the counts: what a person follows while the search runs."""
+    from ray.tune import Callback
+
+    class Board(Callback):
+        def __init__(self) -> None:
+            self.counts = {"running": 0, "done": 0, "stopped": 0, "failed": 0}
+
+        def setup(self, **info) -> None:  # a resumed search counts afresh
+            self.counts["running"] = 0
+
+        def _line(self, text: str) -> None:
+            waiting = total - sum(self.counts.values())
+            print(f"sweep: {text}  [{waiting} waiting, {self.counts['running']} running, "
+                  f"{self.counts['done']} done, {self.counts['stopped']} stopped, "
+                  f"{self.counts['failed']} failed]", flush=True)
+
+        def on_trial_start(self, iteration, trials, trial, **info) -> None:
+            self.counts["running"] += 1
+            values = ", ".join(f"{key.rsplit('.', 1)[-1]}={search._text(value)}"
+                               for key, value in trial.config.items())
+            self._line(f"started {trial.trial_id} ({values})")
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            self.counts["running"] -= 1
+            last = trial.last_result or {}
+            figure = last.get(setup.metric)
+            if last.get("experiment"):
+                self.counts["done"] += 1
+                how = "trained" if last.get("trained") else "from the run-cache"
+                self._line(f"done {last['experiment']} ({how}): {setup.metric} "
+                           f"{figure:.4f}, test accuracy {last.get('test_accuracy') or 0:.4f}")
+            else:
+                self.counts["stopped"] += 1
+                self._line(f"stopped {trial.trial_id} early at epoch {last.get('epoch', 0)}: "
+                           f"{setup.metric} {figure if figure is None else round(figure, 4)}")
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            self.counts["running"] -= 1
+            self.counts["failed"] += 1
+            self._line(f"FAILED {trial.trial_id}: {_reason(trial)}")
+
+    return Board()
+
+
+def _reason(trial_or_result) -> str:
+    """A failed trial's one line: the trial's own error, not Ray's traceback."""
+    error = getattr(trial_or_result, "error", None)
+    text = str(error) if error is not None else ""
+    if not text and getattr(trial_or_result, "error_file", None):
+        text = Path(trial_or_result.error_file).read_text()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    ours = [line for line in lines if "TrialError" in line or line.startswith("error: ")]
+    return (ours or lines or ["failed"])[-1].split("TrialError: ")[-1][:300]
+
+
+def report(found: list[Trial], space: search.Space, setup: Setup, args, out: Path) -> str:
+    """The search's Markdown report (and its picture beside it): the trials best first,
+    the best one's values beside the defaults, the stopped and failed ones, convergence."""
+    from stages.reporting import pictures
+
+    keys = list(space.searched)
+    short = [key.split(".", 2)[-1] for key in keys]
+    better = min if setup.metric in LOWER_IS_BETTER else max
+    done = [t for t in found if t.status == "finished" and t.figures.get(setup.metric) is not None]
+    lines = [f"## Search {setup.sweep_id}: {args.search}, {len(found)} trials"
+             f"{', ASHA early stopping' if args.early_stop else ''}; {setup.metric} of "
+             f"{setup.model} ({'lower' if better is min else 'higher'} is better)", ""]
+    if done:
+        best = better(done, key=lambda t: t.figures[setup.metric])
+        lines += [f"Best: `{best.name}`, {setup.metric} {best.figures[setup.metric]:.4f}, test "
+                  f"accuracy {best.figures.get('test_accuracy') or 0:.4f} "
+                  f"(`dvc exp apply {best.name}` then `dvc pull`).", "",
+                  "| key | params.yaml | best |", "|---|---:|---:|"]
+        lines += [f"| `{key}` | {search._text(search.default(key))} | "
+                  f"{search._text(best.config[key])} |" for key in keys]
+        ranked = sorted(done, key=lambda t: t.figures[setup.metric], reverse=better is max)
+        lines += ["", "### Finished trials, best first", "",
+                  "| rank | experiment | " + " | ".join(short) + f" | {setup.metric} | "
+                  "test accuracy | trained |", "|" + "---|" * (len(short) + 5)]
+        lines += [f"| {rank} | `{t.name}` | " + " | ".join(search._text(t.config[k]) for k in keys)
+                  + f" | {t.figures[setup.metric]:.4f} | {t.figures.get('test_accuracy') or 0:.4f} "
+                  f"| {'yes' if t.figures.get('trained') else 'run-cache'} |"
+                  for rank, t in enumerate(ranked, start=1)]
+    stopped = [t for t in found if t.status == "stopped"]
+    if stopped:
+        lines += ["", "### Stopped early (not experiments)", "",
+                  "| trial | " + " | ".join(short) + f" | stopped after epoch | {setup.metric} "
+                  "then |", "|" + "---|" * (len(short) + 3)]
+        lines += [f"| {t.name} | " + " | ".join(search._text(t.config[k]) for k in keys)
+                  + f" | {t.epoch} | {t.figures.get(setup.metric, float('nan')):.4f} |"
+                  for t in stopped]
+    failed = [t for t in found if t.status == "failed"]
+    if failed:
+        lines += ["", "### Failed", ""] + [f"- {t.name}: {t.figures.get('error', 'failed')}"
+                                           for t in failed]
+    values = [t.figures.get(setup.metric) for t in found]
+    if any(v is not None for v in values):
+        pictures.convergence(out.with_suffix(".png"), values, better is max,
+                             f"search {setup.sweep_id}: {setup.metric} of {setup.model}")
+        lines += ["", f"![convergence]({out.with_suffix('.png').name})"]
+    text = "\n".join(lines) + "\n"
+    out.write_text(text)
+    return text

@@ -1,0 +1,117 @@
+"""`python -m stages.repro`: independent stages side by side, with the workspace, dvc.lock
+and the run-cache ending exactly as a plain `dvc repro` of the same commit leaves them."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from harness import ENV, MODELS, ROOT, TIMED, Project, run
+
+TRAIN = {f"train@{m}" for m in MODELS}
+EVALUATE = {f"evaluate@{m}" for m in MODELS}
+
+
+def repro(project: Project, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "stages.repro", *args], project.path, check=check,
+               env={**ENV, "PYTHONPATH": str(ROOT)}, timeout=900)
+
+
+def outputs(project: Project) -> dict[str, str]:
+    return {path: digest for path, digest in project.snapshot().items()
+            if path.startswith(("models/", "metrics/", "plots/", "reports/", "data/"))}
+
+
+def lock_stages(project: Project) -> list[str]:
+    return list(yaml.safe_load((project.path / "dvc.lock").read_text())["stages"])
+
+
+def test_side_by_side_gives_what_a_plain_repro_gives(reproduced, tmp_path, mirror):
+    """Same bytes in every output (timing figures aside), the same dvc.lock, nothing stale
+    after, and a run-cache from which a teammate's `dvc repro --pull` restores it all."""
+    project = Project.create(tmp_path / "project", mirror["npz_url"], mirror["npz_sha256"])
+    result = repro(project, "--jobs", "2")
+    lines = result.stdout.splitlines()
+    for model in MODELS:  # each model's stages in one scratch copy, side by side
+        assert (f"repro: started train@{model} then evaluate@{model} then export@{model}"
+                in "\n".join(lines))
+        [done] = [line for line in lines if line.startswith(f"repro: done train@{model} in ")]
+        assert re.search(r"val_accuracy \d\.\d{4} after 1 epoch", done), done
+    assert re.search(r"\[\d+ waiting, \d+ running, \d+ done\]", lines[1])
+    assert lines[-1].startswith(f"repro: {4 + 3 * len(MODELS)} ran, 0 up to date, 0 failed")
+    assert lock_stages(project) == lock_stages(reproduced)  # DVC's own order
+    ours, theirs = project.lock_hashes(), reproduced.lock_hashes()
+    assert {path for path in theirs if ours[path] != theirs[path]} <= TIMED
+    mine, plain = outputs(project), outputs(reproduced)
+    assert mine.keys() == plain.keys()
+    assert {path for path in plain if mine[path] != plain[path]} <= TIMED
+    assert project.status() == {}
+    assert "up to date" in repro(project).stdout.splitlines()[-1]  # and a no-op is one
+
+    project.dvc("remote", "add", "-d", "storage", tmp_path / "dvc-remote")
+    project.dvc("push", "--run-cache")
+    project.commit("results")
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", project.path, clone], tmp_path)
+    run(["git", "rm", "-q", "--cached", "dvc.lock"], clone)
+    (clone / "dvc.lock").unlink()
+    restored = Project(clone).repro("--pull")
+    assert restored.restored >= TRAIN | EVALUATE | {"download", "prepare"}
+    assert not restored.ran & (TRAIN | EVALUATE)
+
+
+@pytest.mark.slow
+def test_a_failing_model_is_named_and_the_others_finish(tmp_path, mirror):
+    project = Project.create(tmp_path / "project", mirror["npz_url"], mirror["npz_sha256"])
+    project.set_params({"models.cnn_sgd.optimizer": {"SGD": {"learning_rate": 1.0e12}}})
+    result = repro(project, "--jobs", "2", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert re.match(r"error: 1 stage\(s\) failed: train@cnn_sgd: error: model cnn_sgd "
+                    r"diverged: loss became (nan|inf)", line), line
+    assert "repro: FAILED train@cnn_sgd: error: model cnn_sgd diverged" in result.stdout
+    kept = set(lock_stages(project))
+    others = {f"{kind}@{m}" for kind in ("train", "evaluate") for m in MODELS if m != "cnn_sgd"}
+    assert others <= kept and not {"train@cnn_sgd", "evaluate@cnn_sgd", "export@cnn_sgd",
+                                   "report"} & kept
+    for model in set(MODELS) - {"cnn_sgd"}:
+        assert (project.path / f"models/{model}.keras").is_file()
+    assert not (project.path / "models/cnn_sgd.keras").exists()
+    assert project.stale_stages() == {"train@cnn_sgd", "evaluate@cnn_sgd", "export@cnn_sgd",
+                                      "report"}
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_stages_and_keeps_what_finished(reproduced, tmp_path, mirror):
+    project = Project.create(tmp_path / "project", mirror["npz_url"], mirror["npz_sha256"])
+    process = subprocess.Popen([sys.executable, "-m", "stages.repro", "--jobs", "2"],
+                               cwd=project.path, env={**ENV, "PYTHONPATH": str(ROOT)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("repro: done train@"):  # one model finished, others running
+            os.kill(process.pid, signal.SIGINT)
+            break
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, "".join(seen) + stderr
+    assert "interrupted: stopped the running stages" in stderr
+    kept = lock_stages(project)
+    assert {"validate", "download", "prepare"} <= set(kept) and set(kept) & TRAIN
+    assert "report" not in kept
+    leftover = [p for p in (project.path / ".dvc/tmp/repro").rglob("*") if p.is_file()]
+    assert leftover == [], "scratch copies left behind"
+    ps = subprocess.run(["pgrep", "-f", "stages.team.scratch"], capture_output=True,
+                        text=True)
+    assert ps.stdout == ""
+
+    repro(project, "--jobs", "2")  # and again: it ends as an uninterrupted run does
+    ours, theirs = project.lock_hashes(), reproduced.lock_hashes()
+    assert {path for path in theirs if ours[path] != theirs[path]} <= TIMED
+    assert project.status() == {}

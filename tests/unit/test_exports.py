@@ -1,0 +1,81 @@
+"""Exports that run anywhere (`export@<model>`): each format, run by its own runtime,
+gives every test image the Keras model's digit with every probability within 1e-4; the
+formats that can give the same bytes every time do; a layer a format cannot express is
+named, and the other formats still export."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import UNIT_MODELS, run_module, shipped_recipe
+from stages.common import paths
+from stages.data.files import load_prepared
+
+BYTE_FOR_BYTE = ("model.tflite", "model.onnx")  # measured; the SavedModel is not
+
+
+@pytest.fixture(scope="module")
+def exported(trained) -> Path:
+    from stages.pipeline import export
+
+    with contextlib.chdir(trained):
+        for name in UNIT_MODELS:
+            export.main([name])
+    return trained
+
+
+@pytest.mark.parametrize("name", UNIT_MODELS)
+def test_every_export_agrees_with_the_keras_model(exported, name):
+    report = json.loads((exported / paths.export_report(name)).read_text())
+    assert set(report) == {"saved_model", "litert", "onnx"}
+    for fmt, figures in report.items():
+        assert "error" not in figures, figures
+        assert figures["differing_digits"] == 0, fmt
+        assert figures["max_probability_difference"] <= 1e-4, fmt
+        assert figures["bytes"] > 10_000 and (exported / figures["file"]).exists()
+    print(f"\n[export] {name}: " + ", ".join(
+        f"{fmt} {f['bytes'] / 1e6:.2f} MB in {f['export_seconds']:.1f}s, "
+        f"max diff {f['max_probability_difference']:.1e}" for fmt, f in report.items()))
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_flat_formats_give_the_same_bytes_every_time(exported):
+    """Two runs of the stage, each its own process as under DVC."""
+    runs = []
+    for _ in range(2):
+        result = run_module(exported, "stages.pipeline.export", "quickstart", check=True)
+        assert result.stderr == ""  # its own lines only: no converter's log
+        runs.append(digests(exported / paths.export("quickstart")))
+    before, after = runs
+    assert before.keys() == after.keys()
+    for name in BYTE_FOR_BYTE:
+        assert before[name] == after[name], name
+    different = sorted(name for name in before if before[name] != after[name])
+    print(f"\n[export] differ between two runs: {', '.join(different) or 'nothing'}")
+
+
+def test_a_layer_a_format_cannot_express_is_named_and_the_others_export(tmp_path, trained):
+    """Dense with the GELU activation (allowed by the schema): tf2onnx has no ONNX
+    counterpart for the Erfc op it is made of."""
+    from stages.modeling import build, exports
+
+    layers = [("Flatten", {}), ("Dense", {"units": 32, "activation": "gelu"}),
+              ("Dense", {"units": 10})]
+    model = build.build(shipped_recipe("quickstart", name="gelu", layers=layers))
+    with contextlib.chdir(trained):
+        x, _ = load_prepared("test")
+    found = exports.export_all(model, tmp_path / "gelu", x[:200])
+    assert found["onnx"]["error"].startswith("onnx cannot express layers[1] (Dense) of gelu:")
+    assert "Erfc" in found["onnx"]["error"]
+    assert not (tmp_path / "gelu" / "model.onnx").exists()
+    for fmt in ("saved_model", "litert"):
+        assert found[fmt]["differing_digits"] == 0, fmt
