@@ -17,6 +17,7 @@ The file is only true if the running environment matches it, so `validate`,
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import re
 import sys
 from pathlib import Path
@@ -65,3 +66,11 @@ def check(expected: dict[str, str], source: str | Path) -> None:
         raise UserError(f"{source} wants {', '.join(wrong)}; results made with other versions "
                         "would not match it. Run `make install`, or change the pins in "
                         "requirements.txt (which reruns what they affect)")
+
+
+def check_recorded(path: Path = Path("data/validated/environment.json")) -> None:
+    """Refuse to go on when the running versions are not the ones `validate` recorded
+    (train, evaluate and export depend on that file)."""
+    if not path.is_file():
+        raise UserError(f"{path} is missing: run `dvc repro` (the validate stage writes it)")
+    check(json.loads(path.read_text()), path)

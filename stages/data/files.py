@@ -118,6 +118,15 @@ def read_json(path: str | os.PathLike) -> dict:
     return json.loads(path.read_text())
 
 
+def read_handed(stage: str, model: str | None = None) -> dict:
+    """The checked params `validate` handed `stage` (for `model`), or a clear error."""
+    path = paths.validated(stage, model)
+    if not path.is_file():
+        what = f"no model {model!r} was validated" if model else "params.yaml was not validated"
+        raise UserError(f"{what} ({path} is missing): is it in params.yaml? Run `dvc repro`")
+    return json.loads(path.read_text())
+
+
 def read_history(path: str | os.PathLike) -> list[dict]:
     """Rows of a per-epoch history CSV (Keras CSVLogger: epochs count from 0).
 

@@ -16,7 +16,7 @@ from stages.common import paths, phases
 from stages.common.cli import run
 from stages.data import idx, mnist
 from stages.data.fetch import fetch
-from stages.data.files import atomic_output, load_npz, read_json, save_npz
+from stages.data.files import atomic_output, load_npz, read_handed, save_npz
 
 
 def download_npz(source: dict) -> None:
@@ -44,7 +44,7 @@ def download_idx(source: dict) -> None:
 
 def main() -> None:
     """Fetch the configured source and write `data/raw/mnist.npz`."""
-    source = read_json(paths.validated("download"))
+    source = read_handed("download")
     with phases.phase("download"):
         (download_npz if source["format"] == "npz" else download_idx)(source)
     print(f"download: {source['format']} from {source['url']} -> {paths.RAW}")

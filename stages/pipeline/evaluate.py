@@ -18,8 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from stages.common import environment, paths, phases
-from stages.common.cli import UserError, run
-from stages.data.files import atomic_output, load_prepared, read_history, read_json, write_json
+from stages.common.cli import run
+from stages.data.files import (
+    atomic_output,
+    load_prepared,
+    read_handed,
+    read_history,
+    write_json,
+)
 from stages.modeling import scoring
 from stages.reporting import pictures
 
@@ -62,11 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Evaluate one trained model.")
     parser.add_argument("model", help="a model name under `models:` in params.yaml")
     name = parser.parse_args(argv).model
-    path = paths.validated("evaluate", name)
-    if not path.is_file():
-        raise UserError(f"no model {name!r} was validated ({path} is missing): run `dvc repro`")
-    config = read_json(path)
-    environment.check(read_json(paths.ENVIRONMENT), paths.ENVIRONMENT)
+    config = read_handed("evaluate", name)
+    environment.check_recorded(paths.ENVIRONMENT)
     with phases.phase("import tensorflow"):
         from stages.modeling import build, saving  # TensorFlow loads only now
 

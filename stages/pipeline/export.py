@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from stages.common import environment, paths, phases
-from stages.common.cli import UserError, run
-from stages.data.files import load_prepared, read_json, write_json
+from stages.common.cli import run
+from stages.data.files import load_prepared, read_handed, write_json
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,14 +27,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Export one trained model.")
     parser.add_argument("model", help="a model name under `models:` in params.yaml")
     name = parser.parse_args(argv).model
-    handed = paths.validated("evaluate", name)
-    if not handed.is_file():
-        raise UserError(f"no model {name!r} was validated ({handed} is missing): run `dvc repro`")
-    environment.check(read_json(paths.ENVIRONMENT), paths.ENVIRONMENT)
+    handed = read_handed("evaluate", name)
+    environment.check_recorded(paths.ENVIRONMENT)
     with phases.phase("import tensorflow"):
         from stages.modeling import exports, saving  # TensorFlow loads only now
 
-    model = saving.load(paths.model(name), set(read_json(handed)["layers"]))
+    model = saving.load(paths.model(name), set(handed["layers"]))
     x_test, _ = load_prepared("test")
     scratch = Path(f"{paths.export(name)}.partial")  # the folder is moved in when complete
     shutil.rmtree(scratch, ignore_errors=True)

@@ -15,7 +15,7 @@ import numpy as np
 from stages.common import paths, phases
 from stages.common.cli import run
 from stages.data import mnist
-from stages.data.files import load_npz, read_json, save_npz, write_json
+from stages.data.files import load_npz, read_handed, save_npz, write_json
 from stages.reporting import pictures
 
 
@@ -42,7 +42,7 @@ def split_counts(labels: np.ndarray) -> dict:
 
 def main() -> None:
     """Validate, scale, split, and write the tensors, counts and sample grid."""
-    config = read_json(paths.validated("prepare"))
+    config = read_handed("prepare")
     with phases.phase("load data"):
         raw = load_npz(paths.RAW, mnist.KEYS)
         mnist.validate(raw, str(paths.RAW))

@@ -18,17 +18,14 @@ import sys
 import time
 
 from stages.common import environment, paths, phases
-from stages.common.cli import UserError, run
-from stages.data.files import atomic_output, load_prepared, read_history, read_json, write_json
-
-
-def recipe_of(name: str) -> dict:
-    """The checked recipe of model `name`, or a clear error if validate has none."""
-    path = paths.validated("train", name)
-    if not path.is_file():
-        raise UserError(f"no model {name!r} was validated ({path} is missing): is it under "
-                        "`models:` in params.yaml? Run `dvc repro` to validate")
-    return read_json(path)
+from stages.common.cli import run
+from stages.data.files import (
+    atomic_output,
+    load_prepared,
+    read_handed,
+    read_history,
+    write_json,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,8 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train one model of the zoo.")
     parser.add_argument("model", help="a model name under `models:` in params.yaml")
     name = parser.parse_args(argv).model
-    recipe_json = recipe_of(name)
-    environment.check(read_json(paths.ENVIRONMENT), paths.ENVIRONMENT)
+    recipe_json = read_handed("train", name)
+    environment.check_recorded(paths.ENVIRONMENT)
     with phases.phase("import tensorflow"):
         from stages.modeling import build, loops, saving  # TensorFlow loads only now
 

@@ -60,7 +60,7 @@ class Space:
     def overrides(self, config: dict[str, Any]) -> list[str]:
         """One trial's `-S` arguments for `dvc exp run`."""
         values = {**self.fixed, **config}
-        return [f"{key}={_text(value)}" for key, value in values.items()]
+        return [f"{key}={as_text(value)}" for key, value in values.items()]
 
 
 def parse(arguments: list[str]) -> Space:
@@ -100,7 +100,7 @@ def _distribution(key: str, sweep) -> Any:
     raise UserError(f"-S {key}: {type(sweep).__name__} cannot be searched")
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     """A value as `-S` writes it."""
     if isinstance(value, float):
         return repr(value)
@@ -140,7 +140,7 @@ def check(space: Space) -> None:
                 try:
                     schema.load(copy)
                 except UserError as error:
-                    raise UserError(f"-S {key}={_text(value)}: {error}") from None
+                    raise UserError(f"-S {key}={as_text(value)}: {error}") from None
 
 
 def _exists(raw: Any, key: str) -> None:

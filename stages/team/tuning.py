@@ -39,16 +39,21 @@ class Setup:
     commit: str
 
 
+def trial_name(setup: Setup, trial_id: str) -> str:
+    """The name a trial goes by, as an experiment and in every line about it."""
+    return f"sweep-{setup.sweep_id}-{trial_id.split('_')[-1]}"
+
+
 def _trainable(setup: Setup):
     """The function Ray Tune runs for each trial (shipped to the nodes by value)."""
     from ray import tune
 
     def run(config: dict) -> None:
-        name = f"sweep-{setup.sweep_id}-{tune.get_context().get_trial_id().split('_')[-1]}"
+        name = trial_name(setup, tune.get_context().get_trial_id())
         values = {**setup.fixed, **config}
         job = {"name": name, "repo": setup.repo, "commit": setup.commit,
                "models": [setup.model],
-               "overrides": [f"{key}={search._text(value)}" for key, value in values.items()]}
+               "overrides": [f"{key}={search.as_text(value)}" for key, value in values.items()]}
         trained = []
 
         def on_epoch(figures: dict) -> None:
@@ -121,7 +126,7 @@ def trials(results, setup: Setup) -> list[Trial]:
     for result in results:
         last = result.metrics or {}
         if result.error is not None:
-            status = "failed"
+            status, last = "failed", {**last, "error": _reason(result)}
         elif last.get("experiment"):
             status = "finished"
         else:
@@ -155,9 +160,9 @@ def board(space: search.Space, setup: Setup, total: int):
 
         def on_trial_start(self, iteration, trials, trial, **info) -> None:
             self.counts["running"] += 1
-            values = ", ".join(f"{key.rsplit('.', 1)[-1]}={search._text(value)}"
+            values = ", ".join(f"{key.rsplit('.', 1)[-1]}={search.as_text(value)}"
                                for key, value in trial.config.items())
-            self._line(f"started {trial.trial_id} ({values})")
+            self._line(f"started {trial_name(setup, trial.trial_id)} ({values})")
 
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
             self.counts["running"] -= 1
@@ -170,13 +175,14 @@ def board(space: search.Space, setup: Setup, total: int):
                            f"{figure:.4f}, test accuracy {last.get('test_accuracy') or 0:.4f}")
             else:
                 self.counts["stopped"] += 1
-                self._line(f"stopped {trial.trial_id} early at epoch {last.get('epoch', 0)}: "
+                self._line(f"stopped {trial_name(setup, trial.trial_id)} early at epoch "
+                           f"{last.get('epoch', 0)}: "
                            f"{setup.metric} {figure if figure is None else round(figure, 4)}")
 
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
             self.counts["running"] -= 1
             self.counts["failed"] += 1
-            self._line(f"FAILED {trial.trial_id}: {_reason(trial)}")
+            self._line(f"FAILED {trial_name(setup, trial.trial_id)}: {_reason(trial)}")
 
     return Board()
 
@@ -192,6 +198,11 @@ def _reason(trial_or_result) -> str:
     return (ours or lines or ["failed"])[-1].split("TrialError: ")[-1][:300]
 
 
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(row) + " |" for row in rows)]
+
+
 def report(found: list[Trial], space: search.Space, setup: Setup, args, out: Path) -> str:
     """The search's Markdown report (and its picture beside it): the trials best first,
     the best one's values beside the defaults, the stopped and failed ones, convergence."""
@@ -199,44 +210,44 @@ def report(found: list[Trial], space: search.Space, setup: Setup, args, out: Pat
 
     keys = list(space.searched)
     short = [key.split(".", 2)[-1] for key in keys]
-    better = min if setup.metric in LOWER_IS_BETTER else max
-    done = [t for t in found if t.status == "finished" and t.figures.get(setup.metric) is not None]
+    metric = setup.metric
+    better = min if metric in LOWER_IS_BETTER else max
+    values = lambda t: [search.as_text(t.config[key]) for key in keys]  # noqa: E731
+    done = [t for t in found if t.status == "finished" and t.figures.get(metric) is not None]
     lines = [f"## Search {setup.sweep_id}: {args.search}, {len(found)} trials"
-             f"{', ASHA early stopping' if args.early_stop else ''}; {setup.metric} of "
+             f"{', ASHA early stopping' if args.early_stop else ''}; {metric} of "
              f"{setup.model} ({'lower' if better is min else 'higher'} is better)", ""]
     if done:
-        best = better(done, key=lambda t: t.figures[setup.metric])
-        lines += [f"Best: `{best.name}`, {setup.metric} {best.figures[setup.metric]:.4f}, test "
-                  f"accuracy {best.figures.get('test_accuracy') or 0:.4f} "
-                  f"(`dvc exp apply {best.name}` then `dvc pull`).", "",
-                  "| key | params.yaml | best |", "|---|---:|---:|"]
-        lines += [f"| `{key}` | {search._text(search.default(key))} | "
-                  f"{search._text(best.config[key])} |" for key in keys]
-        ranked = sorted(done, key=lambda t: t.figures[setup.metric], reverse=better is max)
-        lines += ["", "### Finished trials, best first", "",
-                  "| rank | experiment | " + " | ".join(short) + f" | {setup.metric} | "
-                  "test accuracy | trained |", "|" + "---|" * (len(short) + 5)]
-        lines += [f"| {rank} | `{t.name}` | " + " | ".join(search._text(t.config[k]) for k in keys)
-                  + f" | {t.figures[setup.metric]:.4f} | {t.figures.get('test_accuracy') or 0:.4f} "
-                  f"| {'yes' if t.figures.get('trained') else 'run-cache'} |"
-                  for rank, t in enumerate(ranked, start=1)]
+        best = better(done, key=lambda t: t.figures[metric])
+        lines += [f"Best: `{best.name}`, {metric} {best.figures[metric]:.4f}, test accuracy "
+                  f"{best.figures.get('test_accuracy') or 0:.4f} (`dvc exp apply {best.name}` "
+                  "then `dvc pull`).", ""]
+        lines += _table(["key", "params.yaml", "best"],
+                        [[f"`{key}`", search.as_text(search.default(key)),
+                          search.as_text(best.config[key])] for key in keys])
+        ranked = sorted(done, key=lambda t: t.figures[metric], reverse=better is max)
+        lines += ["", "### Finished trials, best first", ""]
+        lines += _table(["rank", "experiment", *short, metric, "test accuracy", "trained"],
+                        [[str(rank), f"`{t.name}`", *values(t), f"{t.figures[metric]:.4f}",
+                          f"{t.figures.get('test_accuracy') or 0:.4f}",
+                          "yes" if t.figures.get("trained") else "run-cache"]
+                         for rank, t in enumerate(ranked, start=1)])
     stopped = [t for t in found if t.status == "stopped"]
     if stopped:
-        lines += ["", "### Stopped early (not experiments)", "",
-                  "| trial | " + " | ".join(short) + f" | stopped after epoch | {setup.metric} "
-                  "then |", "|" + "---|" * (len(short) + 3)]
-        lines += [f"| {t.name} | " + " | ".join(search._text(t.config[k]) for k in keys)
-                  + f" | {t.epoch} | {t.figures.get(setup.metric, float('nan')):.4f} |"
-                  for t in stopped]
+        lines += ["", "### Stopped early (not experiments)", ""]
+        lines += _table(["trial", *short, "stopped after epoch", f"{metric} then"],
+                        [[t.name, *values(t), str(t.epoch),
+                          f"{t.figures.get(metric, float('nan')):.4f}"] for t in stopped])
     failed = [t for t in found if t.status == "failed"]
     if failed:
         lines += ["", "### Failed", ""] + [f"- {t.name}: {t.figures.get('error', 'failed')}"
                                            for t in failed]
-    values = [t.figures.get(setup.metric) for t in found]
-    if any(v is not None for v in values):
-        pictures.convergence(out.with_suffix(".png"), values, better is max,
-                             f"search {setup.sweep_id}: {setup.metric} of {setup.model}")
-        lines += ["", f"![convergence]({out.with_suffix('.png').name})"]
+    figures = [t.figures.get(metric) for t in found]
+    if any(value is not None for value in figures):
+        picture = out.with_suffix(".png")
+        pictures.convergence(picture, figures, better is max,
+                             f"search {setup.sweep_id}: {metric} of {setup.model}")
+        lines += ["", f"![convergence]({picture.name})"]
     text = "\n".join(lines) + "\n"
     out.write_text(text)
     return text

@@ -189,9 +189,10 @@ def restored(result: subprocess.CompletedProcess) -> set[str]:
 
 
 def without_timing(metrics: dict) -> dict:
-    """{file: figures} without the wall-clock figures."""
+    """{file: figures} without the wall-clock figures (and without the exports' reports,
+    which carry their export times and the SavedModel's size: see TIMED)."""
     return {path: {k: v for k, v in figures.items() if k not in TIMING_KEYS}
-            for path, figures in metrics.items()}
+            for path, figures in metrics.items() if not path.startswith("exports/")}
 
 
 def metrics_show(project: Project) -> dict:

@@ -1,4 +1,4 @@
-"""Ray's own multi-node test cluster, shared by the tests that use one."""
+"""What the sweep and parallel-repro tests share: Ray's multi-node test cluster, a team."""
 
 from __future__ import annotations
 
@@ -6,7 +6,24 @@ import os
 
 import pytest
 
+from harness import run
 from services import TOKEN, unavailable
+
+
+@pytest.fixture
+def team(reproduced, tmp_path):
+    """The user's clone (results of a full run committed), its git remote `origin` (a
+    bare repository) and its DVC remote (a directory, committed in .dvc/config),
+    which holds the run-cache: sweep trials take what they do not change from it."""
+    origin = tmp_path / "origin.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", origin], tmp_path)
+    project = reproduced.copy(tmp_path / "user")
+    project.dvc("remote", "add", "-d", "storage", tmp_path / "dvc-remote")
+    project.commit("the team's DVC remote")
+    project.git("remote", "add", "origin", str(origin))
+    project.git("push", "-q", "origin", "HEAD:refs/heads/main")
+    project.dvc("push", "--run-cache")
+    return {"project": project, "origin": origin}
 
 
 @pytest.fixture(scope="module")

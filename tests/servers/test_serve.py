@@ -83,7 +83,7 @@ def draw(tab, strokes) -> None:
 def test_drawn_digits_get_the_answers_predict_gives(page, trained, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    elsewhere, timings, right = [], [], 0
+    elsewhere, timings, shown, drawn = [], [], {}, {}
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
         context = browser.new_context(viewport={"width": 1100, "height": 650})
@@ -100,25 +100,27 @@ def test_drawn_digits_get_the_answers_predict_gives(page, trained, tmp_path):
             tab.wait_for_function(f"window.mnistZoo.answered > {before} && "
                                   "window.mnistZoo.idle()", timeout=30_000)
             timings.append(tab.evaluate("window.mnistZoo.lastMilliseconds"))
-            shown = {row.get_attribute("data-model"): int(row.locator(".digit").inner_text())
-                     for row in tab.locator("#answers tr").all()}
-            drawn = tmp_path / f"drawn-{digit}.png"
-            drawn.write_bytes(base64.b64decode(tab.evaluate(
+            shown[digit] = {row.get_attribute("data-model"): int(row.locator(".digit")
+                                                                 .inner_text())
+                            for row in tab.locator("#answers tr").all()}
+            drawn[digit] = tmp_path / f"drawn-{digit}.png"  # the image the page sent
+            drawn[digit].write_bytes(base64.b64decode(tab.evaluate(
                 "async () => { const b = new Uint8Array(await window.mnistZoo.upload"
                 ".arrayBuffer()); let s = ''; b.forEach(c => s += String.fromCharCode(c));"
                 " return btoa(s); }")))
-            assert set(shown) == set(UNIT_MODELS)
-            for model in UNIT_MODELS:
-                result = run_module(trained, "stages.predict", "--model", model, "--json",
-                                    drawn, check=True)
-                [record] = json.loads(result.stdout)
-                if record["predicted"] == digit:  # what predict gets right, the page does too
-                    right += 1
-                    assert shown[model] == digit, (model, digit)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         tab.screenshot(path=str(ARTIFACTS / "serve-page.png"))
         browser.close()
     assert elsewhere == [], f"the page fetched from elsewhere: {elsewhere}"
+    right = 0
+    for model in UNIT_MODELS:  # what predict gets right, the page gets right too
+        result = run_module(trained, "stages.predict", "--model", model, "--json",
+                            *drawn.values(), check=True)
+        for digit, record in zip(drawn, json.loads(result.stdout), strict=True):
+            assert set(shown[digit]) == set(UNIT_MODELS)
+            if record["predicted"] == digit:
+                right += 1
+                assert shown[digit][model] == digit, (model, digit)
     assert right > 0, "no model read any drawn digit: the check above checked nothing"
     print(f"\n[serve] from the end of a stroke to every model's answer: "
           f"{', '.join(f'{t:.0f}' for t in timings)} ms; {right} of "

@@ -19,22 +19,6 @@ from services import TOKEN, free_port
 QS = "models.quickstart"
 
 
-@pytest.fixture
-def team(reproduced, tmp_path):
-    """The user's clone (results of a full run committed), its git remote `origin` (a
-    bare repository) and its DVC remote (a directory, committed in .dvc/config),
-    which holds the run-cache: trials take what they do not change from it."""
-    origin = tmp_path / "origin.git"
-    run(["git", "init", "-q", "--bare", "-b", "main", origin], tmp_path)
-    project = reproduced.copy(tmp_path / "user")
-    project.dvc("remote", "add", "-d", "storage", tmp_path / "dvc-remote")
-    project.commit("the team's DVC remote")
-    project.git("remote", "add", "origin", str(origin))
-    project.git("push", "-q", "origin", "HEAD:refs/heads/main")
-    project.dvc("push", "--run-cache")
-    return {"project": project, "origin": origin}
-
-
 def env(tmp_path) -> dict:
     return {**ENV, **TOKEN, "MNIST_ZOO_SWEEP_DIR": str(tmp_path / "nodes"),
             "PYTHONPATH": str(ROOT)}
