@@ -129,6 +129,23 @@ def print_models(sequential: dict, parallel: dict, baseline: dict, eager: dict,
               f"{100 * parallel['models'][name]['test_accuracy']:8.2f}%")
 
 
+def print_exports(run: dict, models: list[str]) -> None:
+    """Each model's exports: size, export time, largest probability difference and
+    differing digits against the Keras model on the test set (exports/<model>.json)."""
+    process = {s["stage"]: s["process"] for s in run["stages"]}
+    print(f"\n{'exports':13} {'format':12} {'MB':>6} {'export s':>9} {'max prob diff':>14} "
+          f"{'digits differ':>14}   (export@<model> process s)")
+    for name in models:
+        report = run["project"].read_json(f"exports/{name}.json")
+        for fmt, figures in report.items():
+            if "error" in figures:
+                print(f"{name:13} {fmt:12} {figures['error']}")
+                continue
+            print(f"{name:13} {fmt:12} {figures['bytes'] / 1e6:6.2f} "
+                  f"{figures['export_seconds']:9.2f} {figures['max_probability_difference']:14.1e} "
+                  f"{figures['differing_digits']:14d}   ({process.get(f'export@{name}', 0):.1f})")
+
+
 def chain_overhead(parallel: dict, models: list[str]) -> float:
     """Seconds a scratch copy adds to a model's train-and-evaluate chain: from the moment
     it started to the moment its evaluation was done, less the two stage processes."""
@@ -137,10 +154,11 @@ def chain_overhead(parallel: dict, models: list[str]) -> float:
         for model in models:
             if line.startswith(f"repro: started train@{model}"):
                 at[model, "start"] = second
-            if line.startswith(f"repro: done evaluate@{model} "):
-                at[model, "end"] = second
+            if line.startswith((f"repro: done evaluate@{model} ", f"repro: done export@{model} ")):
+                at[model, "end"] = max(second, at.get((model, "end"), 0.0))
     process = {s["stage"]: s["process"] for s in parallel["stages"]}
-    extra = [at[m, "end"] - at[m, "start"] - process[f"train@{m}"] - process[f"evaluate@{m}"]
+    extra = [at[m, "end"] - at[m, "start"] - sum(process.get(f"{kind}@{m}", 0.0)
+                                                 for kind in ("train", "evaluate", "export"))
              for m in models if (m, "start") in at and (m, "end") in at]
     return sum(extra) / len(extra) if extra else 0.0
 
@@ -153,7 +171,8 @@ def projected(sequential: dict, overhead: float, models: list[str], cores: int) 
     dvc = (sequential["seconds"] - sum(process.values())) / len(process)
     alone = sum(process[s] + dvc for s in ("validate", "download", "prepare", "report"))
     slots = [0.0] * cores
-    for chain in sorted((process[f"train@{m}"] + process[f"evaluate@{m}"] + overhead
+    for chain in sorted((sum(process.get(f"{kind}@{m}", 0.0) for kind in ("train", "evaluate",
+                                                                         "export")) + overhead
                          for m in models), reverse=True):
         slots[slots.index(min(slots))] += chain
     return alone + max(slots)
@@ -222,6 +241,7 @@ def main() -> None:
     eager = {name: printed[name] for name in compiled}
     print_models(sequential, parallel, baseline, eager, loops)
     print_stage_kinds(sequential)
+    print_exports(sequential, models)
     scripts = sum(t["process"] for t in baseline.values())
     eager_scripts = sum(t["process"] for t in printed.values())
     print(f"\nthe tutorials' scripts, one process each: {scripts:.1f}s with the from-scratch "
@@ -238,8 +258,8 @@ def main() -> None:
                 for n in models)
     print(f"largest accuracy difference to a script: {100 * worst:.2f} pp (target 0.5)")
     overhead = chain_overhead(parallel, models)
-    print(f"\nmeasured: a scratch copy adds {overhead:.1f}s to a model's train-and-evaluate "
-          "chain")
+    print(f"\nmeasured: a scratch copy adds {overhead:.1f}s to a model's train, evaluate and "
+          "export")
     for cores in (jobs, 8, 16):
         print(f"computed from the measured per-stage figures: {cores:2} cores "
               f"{projected(sequential, overhead, models, cores):6.1f}s"

@@ -59,7 +59,7 @@ def test_tpe_with_asha_stops_the_hopeless_resumes_and_brings_the_rest_home(team,
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     before, after = "".join(first), result.stdout
     ended = {name for text in (before, after) for name in re.findall(
-        r"sweep: (?:done|stopped|FAILED) (sweep-\w+-\d+)", text)}
+        r"sweep: (?:done|stopped|FAILED) (sweep-[0-9a-f]+-[0-9a-f]+)", text)}
     assert len(ended) == 6, before + after
     stopped = re.findall(r"sweep: stopped (\S+) early at epoch (\d)", before + after)
     assert stopped and all(int(epoch) < 3 for _, epoch in stopped), before + after
