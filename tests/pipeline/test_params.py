@@ -81,6 +81,7 @@ def test_removing_a_model_removes_it_everywhere(reproduced_copy):
     assert project.status() == {}
 
 
+@pytest.mark.slow
 def test_renaming_a_model_is_a_new_model_and_the_old_name_is_gone(reproduced_copy):
     project = reproduced_copy
     models = {("qs" if name == "quickstart" else name): block
@@ -91,6 +92,7 @@ def test_renaming_a_model_is_a_new_model_and_the_old_name_is_gone(reproduced_cop
     assert not any((project.path / p).exists() for p in outputs.of_model("quickstart"))
 
 
+@pytest.mark.slow
 def test_plots_diff_draws_every_model_for_each_revision(reproduced_copy):
     project = reproduced_copy
     project.set_params({"models.quickstart.epochs": 2})
@@ -135,6 +137,7 @@ def test_a_bad_edit_stops_repro_before_any_output_is_touched(reproduced_copy):
     assert project.status() == {}
 
 
+@pytest.mark.slow
 def test_a_bad_experiment_stops_before_any_output_is_touched(reproduced_copy):
     project = reproduced_copy
     before = project.snapshot()

@@ -122,6 +122,7 @@ def test_an_evaluation_only_module_reruns_evaluation_not_training(reproduced_cop
     assert EVALUATE <= executed <= EVALUATE | {"report"}  # never a train stage
 
 
+@pytest.mark.slow
 def test_pictures_rerun_no_training(reproduced_copy):
     touch(reproduced_copy, "stages/reporting/pictures.py")
     executed = reproduced_copy.repro().ran
@@ -129,6 +130,7 @@ def test_pictures_rerun_no_training(reproduced_copy):
     assert reproduced_copy.status() == {}
 
 
+@pytest.mark.slow
 def test_an_unchanged_retrain_does_not_rerun_evaluation(reproduced_copy):
     """Training code edited, models retrained to the same bytes: evaluation stays up to
     date; only the report reruns, for the new wall-clock training figures."""
@@ -157,6 +159,7 @@ def test_forced_rerun_gives_identical_outputs(reproduced, reproduced_copy):
         reproduced_copy))
 
 
+@pytest.mark.slow
 def test_branches_compare_with_metrics_and_params_diff(reproduced_copy):
     project = reproduced_copy
     project.git("checkout", "-q", "-b", "more-epochs")

@@ -48,6 +48,7 @@ def digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_the_flat_formats_give_the_same_bytes_every_time(exported):
     """Two runs of the stage, each its own process as under DVC."""
     runs = []
