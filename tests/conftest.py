@@ -6,7 +6,9 @@ model imports it itself."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
+import os
 import shutil
 import time
 from pathlib import Path
@@ -48,15 +50,45 @@ def project(tmp_path, mirror) -> Project:
     return Project.create(tmp_path / "project", mirror["npz_url"], mirror["npz_sha256"])
 
 
+@contextlib.contextmanager
+def built_once(tmp_path_factory, name: str):
+    """A folder shared by every test process of this run (pytest-xdist workers share the
+    parent of their base temp), locked while in use: the first process to get it builds
+    what goes in it, the others find it built."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    shared.mkdir(parents=True, exist_ok=True)
+    with open(shared.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield shared
+
+
 @pytest.fixture(scope="session")
-def reproduced(tmp_path_factory, mirror) -> Project:
-    """A project after one full `dvc repro`, committed. Copy it before changing it."""
-    project = Project.create(tmp_path_factory.mktemp("reproduced") / "project",
-                             mirror["npz_url"], mirror["npz_sha256"])
-    started = time.perf_counter()
-    project.repro()
-    project.repro_seconds = time.perf_counter() - started
-    project.commit("full repro")
+def reproduced_data(tmp_path_factory) -> dict:
+    """The synthetic MNIST of `reproduced`, as a file:// URL every test process can read
+    for the whole run (a worker's HTTP mirror stops with the worker)."""
+    with built_once(tmp_path_factory, "reproduced-data") as folder:
+        path = folder / "mnist.npz"
+        if not path.exists():
+            save_npz(path, make_dataset(E2E_TRAIN, E2E_TEST, seed=1))
+    return {"url": path.as_uri(), "sha256": sha256(path)}
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory, reproduced_data) -> Project:
+    """A project after one full `dvc repro`, committed. Copy it before changing it.
+    Built once per test run and copied into each test process, untouched in between."""
+    with built_once(tmp_path_factory, "reproduced") as folder:
+        master, seconds = folder / "project", folder / "repro_seconds"
+        if not seconds.exists():
+            shutil.rmtree(master, ignore_errors=True)
+            built = Project.create(master, reproduced_data["url"], reproduced_data["sha256"])
+            started = time.perf_counter()
+            built.repro()
+            built.commit("full repro")
+            seconds.write_text(str(time.perf_counter() - started))
+        project = Project(master).copy(tmp_path_factory.mktemp("reproduced") / "project")
+    project.repro_seconds = float(seconds.read_text())
     return project
 
 

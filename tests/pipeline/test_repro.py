@@ -33,10 +33,11 @@ def lock_stages(project: Project) -> list[str]:
 
 
 @pytest.mark.slow
-def test_side_by_side_gives_what_a_plain_repro_gives(reproduced, tmp_path, mirror):
+def test_side_by_side_gives_what_a_plain_repro_gives(reproduced, reproduced_data, tmp_path):
     """Same bytes in every output (timing figures aside), the same dvc.lock, nothing stale
     after, and a run-cache from which a teammate's `dvc repro --pull` restores it all."""
-    project = Project.create(tmp_path / "project", mirror["npz_url"], mirror["npz_sha256"])
+    project = Project.create(tmp_path / "project", reproduced_data["url"],
+                             reproduced_data["sha256"])
     result = repro(project, "--jobs", "2")
     lines = result.stdout.splitlines()
     for model in MODELS:  # each model's stages in one scratch copy, side by side

@@ -17,8 +17,9 @@ from services import TOKEN
 
 @pytest.mark.slow
 def test_a_cluster_gives_what_a_plain_repro_gives_though_a_node_is_lost(
-        reproduced, cluster, tmp_path, mirror):
-    project = Project.create(tmp_path / "project", mirror["npz_url"], mirror["npz_sha256"])
+        reproduced, reproduced_data, cluster, tmp_path):
+    project = Project.create(tmp_path / "project", reproduced_data["url"],
+                             reproduced_data["sha256"])
     project.dvc("remote", "add", "-d", "storage", tmp_path / "dvc-remote")
     project.commit("the team's DVC remote")
     process = subprocess.Popen([sys.executable, "-m", "stages.repro", "--address",
