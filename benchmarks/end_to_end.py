@@ -92,7 +92,8 @@ def run_pipeline(data: Path, models: list[str], workdir: Path, jobs: int = 0) ->
     status, _ = timed([BIN / "dvc", "status"], project.path, ENV)
     stages = [json.loads(line) for line in timings.read_text().splitlines()]
     return {"seconds": seconds, "noop": noop, "status": status, "stages": stages,
-            "lines": lines, "project": project,
+            "lines": lines, "project": project,  # gone with the temporary directory
+            "exports": {m: project.read_json(f"exports/{m}.json") for m in models},
             "models": {m: {**project.read_json(f"metrics/train/{m}.json"),
                            **project.read_json(f"metrics/{m}.json")} for m in models}}
 
@@ -136,8 +137,7 @@ def print_exports(run: dict, models: list[str]) -> None:
     print(f"\n{'exports':13} {'format':12} {'MB':>6} {'export s':>9} {'max prob diff':>14} "
           f"{'digits differ':>14}   (export@<model> process s)")
     for name in models:
-        report = run["project"].read_json(f"exports/{name}.json")
-        for fmt, figures in report.items():
+        for fmt, figures in run["exports"][name].items():
             if "error" in figures:
                 print(f"{name:13} {fmt:12} {figures['error']}")
                 continue

@@ -47,7 +47,7 @@ def test_a_sweep_survives_a_lost_node_and_every_trial_comes_home(team, cluster, 
     project = team["project"]
     process = subprocess.Popen(
         [sys.executable, "-m", "stages.sweep", "--address", cluster.address,
-         "-S", f"{QS}.optimizer.Adam.learning_rate=0.001,0.003", "-S", f"{QS}.batch_size=32,64"],
+         "-S", f"{QS}.optimizer.Adam.learning_rate=0.001,0.003", "-S", f"{QS}.batch_size=64"],
         cwd=project.path, env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     killed, lines = None, []
@@ -66,11 +66,11 @@ def test_a_sweep_survives_a_lost_node_and_every_trial_comes_home(team, cluster, 
     assert killed and f"sweep: done {killed}" in output, output
     found = experiments(project)
     names = sorted(n for n in found if n.startswith("sweep-"))
-    assert len(names) == 4 and all(len(found[n]) == 1 for n in names)  # each exactly once
+    assert len(names) == 2 and all(len(found[n]) == 1 for n in names)  # each exactly once
     settings = {(d["params"]["params.yaml"]["data"]["models"]["quickstart"]["optimizer"]["Adam"]
                  ["learning_rate"], d["params"]["params.yaml"]["data"]["models"]["quickstart"]
                  ["batch_size"]) for n in names for d in found[n]}
-    assert settings == {(0.001, 32), (0.001, 64), (0.003, 32), (0.003, 64)}
+    assert settings == {(0.001, 64), (0.003, 64)}
     sweep_id = names[0].split("-")[1]
     summary = (project.path / f"reports/sweeps/{sweep_id}.md").read_text()
     assert all(name in summary for name in names)
