@@ -58,7 +58,8 @@ def _trainable(setup: Setup):
 
         def on_epoch(figures: dict) -> None:
             trained.append(figures["epoch"])
-            tune.report({**figures, "name": name})
+            if figures["epoch"] < setup.epochs:  # the last one comes with the experiment
+                tune.report({**figures, "name": name})
 
         outcome = trial.run_trial(job, on_epoch=on_epoch)
         figures = outcome["metrics"].get(setup.model, {})
@@ -96,8 +97,10 @@ def run(space: search.Space, setup: Setup, args, storage: Path, resume: bool, ca
     else:
         searcher = BasicVariantGenerator(random_state=args.seed,
                                          max_concurrent=args.concurrent or 0)
+    # ASHA's rungs sit at epochs 1, 3, 9, ... below the last: a trial stopped at its
+    # last epoch has cost all its training and saves nothing. A third goes on from each.
     scheduler = (ASHAScheduler(time_attr="epoch", metric=setup.metric, mode=mode,
-                               max_t=setup.epochs + 1, grace_period=1, reduction_factor=2)
+                               max_t=setup.epochs, grace_period=1, reduction_factor=3)
                  if args.early_stop == "asha" else FIFOScheduler())
     tuner = tune.Tuner(
         trainable, param_space=space.tune(),

@@ -81,6 +81,13 @@ def test_tpe_with_asha_stops_the_hopeless_resumes_and_brings_the_rest_home(team,
     assert all(name in report for name in done) and all(n in report for n, _ in stopped)
     assert (project.path / f"reports/sweeps/{sweep_id}.png").read_bytes()[:4] == b"\x89PNG"
 
+    # The best trial's model, without training: its experiment and the team's DVC remote.
+    best = max(names, key=lambda name: found[name][0]["metrics"]
+               ["metrics/train/quickstart.json"]["data"]["val_accuracy"])
+    project.dvc("exp", "apply", best)
+    project.dvc("pull")
+    assert project.stale_stages() == set()
+
 
 def test_bad_search_spaces_are_refused_before_anything_is_scheduled(team, tmp_path):
     project = team["project"]
