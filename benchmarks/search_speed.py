@@ -112,5 +112,6 @@ def main() -> None:
         print(f"it was within 0.2 pp after {got_there} epochs of ended trials "
               f"({got_there / figures['grid']['epochs']:.2f} of the grid's)")
 
+
 if __name__ == "__main__":
     main()
