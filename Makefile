@@ -16,7 +16,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: install install-ray pipeline serve test test-unit test-pipeline test-servers test-slow \
-        lint demo schema pull push figures
+        lint demo regenerate pull push charts
 
 $(BIN)/dvc: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +24,7 @@ $(BIN)/dvc: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-# The page template that makes `dvc plots show/diff` draw offline (.dvc/config
-# names it): the Vega libraries inline, from the pinned vl-convert-python.
-.dvc/plots/offline.html: $(BIN)/dvc stages/plots_html.py stages/reporting/offline_page.py
-	$(BIN)/python -m stages.plots_html
-
-install: $(BIN)/dvc .dvc/plots/offline.html
+install: $(BIN)/dvc
 
 # Ray, for sweeps on a cluster: an optional extra the tests need.
 $(VENV)/.ray: $(BIN)/dvc requirements-ray.txt
@@ -73,8 +68,8 @@ lint: install
 
 # PNGs of the pipeline's charts (learning curves, leaderboard) for the README,
 # rendered from the same DVC plot definitions as `dvc plots show`.
-figures: install
-	$(BIN)/python -m stages.figures --out docs/images
+charts: install
+	$(BIN)/python -m stages.charts --out docs/images
 
 # Each asks the remote once first: one clear line if it is down or refuses you.
 pull: install
@@ -85,9 +80,10 @@ push: install
 	$(BIN)/python -m stages.remote check
 	$(BIN)/dvc push --run-cache
 
-# The JSON Schema editors read for params.yaml, from the models that validate it.
-schema: install
-	$(BIN)/python -m stages.schema > params.schema.json
+# The committed files generated from code: params.schema.json (editors read it) and
+# .dvc/plots/offline.html (`dvc plots show` offline). A test says when they are stale.
+regenerate: install
+	$(BIN)/python -m stages.regenerate
 
 # An experiment (`dvc exp run -S ...`) over synthetic digits from a local path:
 # no network, and params.yaml in git stays as it is.

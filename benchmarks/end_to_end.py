@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "helpers")]
 
 from harness import BIN, ENV, Project, sha256  # noqa: E402
-from stages.config import schema  # noqa: E402
-from stages.data.files import save_npz  # noqa: E402
-from stages.data.synthetic import make_dataset  # noqa: E402
+from stages.common.files import save_npz  # noqa: E402
+from stages.config import params_file  # noqa: E402
+from stages.data.font_digits import make_dataset  # noqa: E402
 
 TUTORIALS = ROOT / "benchmarks" / "tutorials"
 HOOKS = ROOT / "benchmarks" / "hooks"  # the timing hook every stage process loads
@@ -217,7 +217,7 @@ def main() -> None:
     parser.add_argument("--figures", type=Path,
                         help="also draw the charts of the parallel run into this folder")
     args = parser.parse_args()
-    config = schema.load(ROOT / "params.yaml")
+    config = params_file.load(ROOT / "params.yaml")
     models = args.models or (["quickstart", "simple_dense"] if args.quick else
                              list(config.models))
     loops = {name: config.model(name).loop for name in models}
@@ -269,7 +269,7 @@ def main() -> None:
 def draw_figures(project, out: Path, models: list[str]) -> None:
     """The README's pictures, from this run: the DVC charts and one model's predictions."""
     env = {**ENV, "PYTHONPATH": str(project.path)}
-    timed([sys.executable, "-m", "stages.figures", "--out", out.resolve()], project.path, env)
+    timed([sys.executable, "-m", "stages.charts", "--out", out.resolve()], project.path, env)
     best = project.read_json("reports/summary.json")["best_model"]
     shutil.copy(project.path / "plots" / best / "predictions.png",
                 out / "predictions-full-size-synthetic.png")

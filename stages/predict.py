@@ -15,10 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-from stages.common import paths
+from stages.common import handed
 from stages.common.cli import UserError, run
-from stages.data.files import load_prepared
 from stages.data.images import read_image, to_model_input
+from stages.data.mnist import load_prepared
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if bool(args.images) == (args.test_index is not None):
         raise UserError("give image paths or --test-index N (one of the two)")
-    paths.trained_model(args.model)
+    handed.known_model(args.model)
     if args.images:
         import numpy as np
 

@@ -3,7 +3,7 @@
     python -m stages.repro [--jobs N] [--address auto|ray://head:10001] [TARGETS...]
 
 DVC decides what is stale and what it stores; this decides only where each
-stage runs (`stages.team.parallel`). The workspace, dvc.lock and the DVC cache
+stage runs (`stages.parallel.scheduler`). The workspace, dvc.lock and the DVC cache
 end as a plain `dvc repro TARGETS` leaves them, and the run-cache holds every
 stage, so a teammate's `dvc repro --pull` restores them. One line per stage
 started and finished, with its figures and the counts of stages waiting,
@@ -20,7 +20,7 @@ import sys
 import time
 
 from stages.common.cli import UserError, run
-from stages.team import parallel
+from stages.parallel.scheduler import Home, LocalRunner, RayRunner, Scheduler
 
 
 def default_jobs() -> int:
@@ -42,12 +42,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.jobs is not None and args.jobs < 1:
         raise UserError("--jobs must be at least 1")
     started = time.perf_counter()
-    home = parallel.Home()
+    home = Home()
     plan = home.plan(args.targets)
     jobs = args.jobs or (len(plan.order) if args.address else default_jobs())
-    runner = (parallel.RayRunner(args.address) if args.address else
-              parallel.LocalRunner(jobs, home))
-    scheduler = parallel.Scheduler(plan, home, jobs, runner, remote=bool(args.address))
+    runner = (RayRunner(args.address) if args.address else
+              LocalRunner(jobs, home))
+    scheduler = Scheduler(plan, home, jobs, runner, remote=bool(args.address))
     print(f"repro: {len(plan.order)} stages, up to {min(jobs, len(plan.order))} at a time"
           f"{' on ' + args.address if args.address else ''}", flush=True)
     try:

@@ -2,8 +2,8 @@
 
 `benchmarks/end_to_end.py` puts this folder on PYTHONPATH and names a file in
 MNIST_ZOO_TIMINGS; Python then loads this module in every process it starts,
-DVC's and the stages' alike. It listens to the `stages.phases` logger the
-stages report their phases to (`stages/common/phases.py`) and, when a stage
+DVC's and the stages' alike. It listens to the `stages.common.phases` logger
+the stages report their phases to (`stages/common/phases.py`) and, when a stage
 process exits, appends one JSON line: the stage (DVC's DVC_STAGE), the seconds
 from process start to the stage's `main` (interpreter start and imports), the
 seconds of each phase, and the whole process's seconds. The stages never
@@ -48,7 +48,7 @@ class _Phases(logging.Handler):
 
 if TIMINGS:
     _handler = _Phases()
-    _logger = logging.getLogger("stages.phases")
+    _logger = logging.getLogger("stages.common.phases")
     _logger.setLevel(logging.DEBUG)
     _logger.propagate = False
     _logger.addHandler(_handler)

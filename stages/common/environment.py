@@ -11,7 +11,7 @@ never restored. Tools that cannot change results (pytest, ruff, linters) are
 left out, so bumping them reruns nothing.
 
 The file is only true if the running environment matches it, so `validate`,
-`train` and `evaluate` all refuse to run when an installed version differs.
+`train`, `evaluate` and `export` all refuse to run when an installed version differs.
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ import re
 import sys
 from pathlib import Path
 
+from stages.common import paths
 from stages.common.cli import UserError
 
 # What can change the bytes of a model, a metric or a picture.
 RESULT_PACKAGES = ("tensorflow", "keras", "numpy", "h5py", "matplotlib", "pillow")
-REQUIREMENTS = Path("requirements.txt")
-PYTHON_VERSION = Path(".python-version")
 PIN = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*==\s*([^\s;#]+)")
 
 
@@ -35,7 +34,8 @@ def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def pinned(requirements: Path = REQUIREMENTS, python: Path = PYTHON_VERSION) -> dict[str, str]:
+def pinned(requirements: Path = paths.REQUIREMENTS, python: Path = paths.PYTHON_VERSION
+           ) -> dict[str, str]:
     """The declared versions: Python major.minor and each result package's `==` pin."""
     pins = {_normal(m[1]): m[2] for line in requirements.read_text().splitlines()
             if (m := PIN.match(line))}
@@ -68,9 +68,10 @@ def check(expected: dict[str, str], source: str | Path) -> None:
                         "requirements.txt (which reruns what they affect)")
 
 
-def check_recorded(path: Path = Path("data/validated/environment.json")) -> None:
+def check_recorded() -> None:
     """Refuse to go on when the running versions are not the ones `validate` recorded
     (train, evaluate and export depend on that file)."""
-    if not path.is_file():
-        raise UserError(f"{path} is missing: run `dvc repro` (the validate stage writes it)")
-    check(json.loads(path.read_text()), path)
+    if not paths.ENVIRONMENT.is_file():
+        raise UserError(f"{paths.ENVIRONMENT} is missing: run `dvc repro` (the validate stage "
+                        "writes it)")
+    check(json.loads(paths.ENVIRONMENT.read_text()), paths.ENVIRONMENT)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-DVC_YAML = Path("dvc.yaml")
+from stages.common.paths import DVC_YAML
+
 SECTIONS = ("outs", "metrics", "plots")
 
 

@@ -1,7 +1,7 @@
 """Where a stage's time goes, for the benchmarks, at no cost otherwise.
 
 A stage marks its phases (`with phase("train"):`); each becomes a DEBUG record
-of the `stages.phases` logger, which nothing here prints. The benchmark puts a
+of this module's logger (`stages.common.phases`), which nothing here prints. The benchmark puts a
 hook on that logger from outside the stage (benchmarks/hooks/sitecustomize.py),
 so editing the hook changes no stage's code and reruns nothing.
 """
@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 
-log = logging.getLogger("stages.phases")
+log = logging.getLogger(__name__)
 
 
 def add(name: str, seconds: float) -> None:

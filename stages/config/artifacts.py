@@ -14,20 +14,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages.config.schema import Params
-
-DVC_YAML = Path("dvc.yaml")
+from stages.common import paths
+from stages.config.params_file import Params
 
 
 def wanted(params: Params) -> dict[str, dict]:
     """The `artifacts:` section params.yaml implies."""
-    return {name: {"path": f"models/{name}.keras", "type": "model",
+    return {name: {"path": str(paths.model(name)), "type": "model",
                    "desc": spec.tutorial or f"mnist-zoo model {name}",
                    "labels": ["mnist", "keras", spec.loop]}
             for name, spec in params.models.items()}
 
 
-def sync(params: Params, path: Path = DVC_YAML) -> bool:
+def sync(params: Params, path: Path = paths.DVC_YAML) -> bool:
     """Make dvc.yaml's `artifacts:` the models of params.yaml; True if it changed."""
     from dvc.utils.serialize import modify_yaml
 

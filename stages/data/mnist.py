@@ -1,11 +1,14 @@
 """MNIST's facts, in one place: the image and class counts, the Keras `.npz`
-layout, and the one conversion from its bytes to model input (numpy only)."""
+layout, the one conversion from its bytes to model input, and the prepared
+tensors read back checked (numpy only)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from stages.common import paths
 from stages.common.cli import UserError
+from stages.common.files import load_npz
 
 IMAGE_SHAPE = (28, 28)
 INPUT_SHAPE = (*IMAGE_SHAPE, 1)  # what every model takes: one grey channel
@@ -39,3 +42,21 @@ def validate(arrays: dict[str, np.ndarray], source: str) -> None:
     missing = sorted(set(range(NUM_CLASSES)) - set(np.unique(arrays["y_train"]).tolist()))
     if missing:
         raise UserError(f"{source}: the training split has no examples of digit(s) {missing}")
+
+
+def load_prepared(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One prepared split, checked: x float32 (N, 28, 28, 1) in [0, 1], y 0-9."""
+    path = paths.prepared(split)
+    arrays = load_npz(path, ("x", "y"))
+    x, y = arrays["x"], arrays["y"]
+    if x.dtype != np.float32 or x.shape[1:] != INPUT_SHAPE or y.shape != (len(x),):
+        raise UserError(f"{path}: expected x float32 (N, 28, 28, 1) and N labels, got "
+                        f"{x.dtype} {x.shape} and {y.shape}; rerun `dvc repro prepare`")
+    if not np.isfinite(x).all():
+        raise UserError(f"{path}: images contain NaN or infinite values; "
+                        "rerun `dvc repro prepare` from a valid raw file")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise UserError(f"{path}: pixels must be in [0, 1]; rerun `dvc repro prepare`")
+    if y.size and y.max() >= NUM_CLASSES:
+        raise UserError(f"{path}: labels must be 0-9; rerun `dvc repro prepare`")
+    return x, y

@@ -1,13 +1,13 @@
 """Keras models from the recipes `validate` hands to training.
 
-A recipe is one model block of params.yaml, checked, with the seed and the
-steps per compiled call: everything that decides the trained weights
-(`data/validated/train/<model>.json`).
+A recipe is one model block of params.yaml as `validate` checked it, with the
+model's name, the seed and the steps per compiled call: everything that decides
+the trained weights (`data/validated/train/<model>.json`, read as it is: its
+fields are the params schema's `ModelSpec`, `stages.config.params_file`).
+Layers, the optimizer and the loss arrive as `[class name, {arguments}]` pairs.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,31 +16,9 @@ from stages.data.mnist import INPUT_SHAPE, NUM_CLASSES
 from stages.modeling.backend import keras
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How to build and train one model."""
-
-    name: str
-    layers: list[tuple[str, dict]]
-    optimizer: tuple[str, dict]
-    loss: tuple[str, dict]
-    batch_size: int
-    epochs: int
-    loop: str
-    shuffle_buffer: int
-    seed: int
-    steps_per_execution: int = 1
-
-    @classmethod
-    def from_json(cls, data: dict) -> Recipe:
-        """From the validated JSON (pairs arrive as two-element lists)."""
-        return cls(**{**data, "layers": [tuple(layer) for layer in data["layers"]],
-                      "optimizer": tuple(data["optimizer"]), "loss": tuple(data["loss"])})
-
-    @property
-    def one_hot(self) -> bool:
-        """Categorical (not sparse) cross-entropy wants one-hot labels."""
-        return self.loss[0] == "CategoricalCrossentropy"
+def one_hot(recipe: dict) -> bool:
+    """Categorical (not sparse) cross-entropy wants one-hot labels."""
+    return recipe["loss"][0] == "CategoricalCrossentropy"
 
 
 def _construct(namespace, name: str, args: dict, where: str):
@@ -51,28 +29,29 @@ def _construct(namespace, name: str, args: dict, where: str):
         raise UserError(f"params.yaml: {where}: Keras refused {name}({args}): {error}") from None
 
 
-def build(recipe: Recipe) -> keras.Model:
+def build(recipe: dict) -> keras.Model:
     """A compiled model for `recipe`, seeded right before its weights are made.
 
     Clearing the session first resets Keras's layer-name counters, so the saved
     config is the same whether the model is the first built in a process or not.
     """
     keras.backend.clear_session()
-    keras.utils.set_random_seed(recipe.seed)
-    where = f"models.{recipe.name}"
+    keras.utils.set_random_seed(recipe["seed"])
+    where = f"models.{recipe['name']}"
     layers = [_construct(keras.layers, name, args, f"{where}.layers[{i}]")
-              for i, (name, args) in enumerate(recipe.layers)]
+              for i, (name, args) in enumerate(recipe["layers"])]
     try:
-        model = keras.Sequential([keras.Input(shape=INPUT_SHAPE), *layers], name=recipe.name)
+        model = keras.Sequential([keras.Input(shape=INPUT_SHAPE), *layers], name=recipe["name"])
     except (TypeError, ValueError) as error:
         raise UserError(f"params.yaml: {where}.layers do not fit together on 28x28x1 input: "
                         f"{error}") from None
     if tuple(model.output_shape) != (None, NUM_CLASSES):
         raise UserError(f"params.yaml: {where}.layers must end in {NUM_CLASSES} outputs, one "
                         f"per digit, but the model gives shape {model.output_shape[1:]}")
-    model.compile(optimizer=_construct(keras.optimizers, *recipe.optimizer, f"{where}.optimizer"),
-                  loss=_construct(keras.losses, *recipe.loss, f"{where}.loss"),
-                  metrics=["accuracy"], steps_per_execution=recipe.steps_per_execution)
+    model.compile(optimizer=_construct(keras.optimizers, *recipe["optimizer"],
+                                       f"{where}.optimizer"),
+                  loss=_construct(keras.losses, *recipe["loss"], f"{where}.loss"),
+                  metrics=["accuracy"], steps_per_execution=recipe["steps_per_execution"])
     return model
 
 

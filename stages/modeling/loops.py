@@ -17,11 +17,8 @@ from stages.common import phases
 from stages.common.cli import UserError
 from stages.data.mnist import NUM_CLASSES
 from stages.modeling.backend import keras, tf
-from stages.modeling.build import Recipe
-
-# Validation trains nothing: one large batch costs less than many of the
-# model's own size and gives the same figures.
-VALIDATION_BATCH = 1000
+from stages.modeling.build import one_hot
+from stages.modeling.saving import INFERENCE_BATCH
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -77,39 +74,40 @@ class ValidationTimer(keras.callbacks.Callback):
         phases.add("validate", time.perf_counter() - self.started)
 
 
-def train(model: keras.Model, spec: Recipe, data: dict, history_csv: Path,
+def train(model: keras.Model, recipe: dict, data: dict, history_csv: Path,
           extra_callbacks: tuple[keras.callbacks.Callback, ...] = ()) -> int:
-    """Train with the spec's loop; return epochs run. Raises UserError on divergence.
+    """Train with the recipe's loop; return epochs run. Raises UserError on divergence.
 
     `extra_callbacks` lets benchmarks observe training without changing it.
     """
     (x_train, y_train), (x_val, y_val) = data["train"], data["validation"]
-    if spec.one_hot:
+    name = recipe["name"]
+    if one_hot(recipe):
         y_train, y_val = (keras.utils.to_categorical(y, NUM_CLASSES) for y in (y_train, y_val))
     divergence = StopOnDivergence()
     callbacks = [keras.callbacks.CSVLogger(str(history_csv)), divergence,
-                 EpochLog(spec.name, spec.epochs), ValidationTimer(), *extra_callbacks]
+                 EpochLog(name, recipe["epochs"]), ValidationTimer(), *extra_callbacks]
     try:
-        if spec.loop == "fit":
-            history = model.fit(x_train, y_train, batch_size=spec.batch_size,
-                                epochs=spec.epochs, validation_data=(x_val, y_val),
-                                validation_batch_size=VALIDATION_BATCH,
+        if recipe["loop"] == "fit":
+            history = model.fit(x_train, y_train, batch_size=recipe["batch_size"],
+                                epochs=recipe["epochs"], validation_data=(x_val, y_val),
+                                validation_batch_size=INFERENCE_BATCH,
                                 shuffle=True, callbacks=callbacks, verbose=0)
             epochs_run = len(history.epoch)
         else:
-            epochs_run = _gradient_tape(model, spec, (x_train, y_train), (x_val, y_val),
+            epochs_run = _gradient_tape(model, recipe, (x_train, y_train), (x_val, y_val),
                                         keras.callbacks.CallbackList(callbacks, model=model))
     except tf.errors.OpError as error:  # e.g. an index past an Embedding's table
-        raise UserError(f"TensorFlow stopped training model {spec.name}: "
-                        f"{error.message.splitlines()[0]}; check models.{spec.name}") from None
+        raise UserError(f"TensorFlow stopped training model {name}: "
+                        f"{error.message.splitlines()[0]}; check models.{name}") from None
     if divergence.where:
-        raise UserError(f"model {spec.name} diverged: {divergence.where}. Lower the learning "
-                        f"rate in models.{spec.name}.optimizer or check the data; "
+        raise UserError(f"model {name} diverged: {divergence.where}. Lower the learning "
+                        f"rate in models.{name}.optimizer or check the data; "
                         "no model was saved")
     return epochs_run
 
 
-def _gradient_tape(model: keras.Model, spec: Recipe, train: tuple, val: tuple,
+def _gradient_tape(model: keras.Model, recipe: dict, train: tuple, val: tuple,
                    callbacks: keras.callbacks.CallbackList) -> int:
     """The tutorials' custom loop, reporting to the same callbacks as `fit`.
 
@@ -118,7 +116,7 @@ def _gradient_tape(model: keras.Model, spec: Recipe, train: tuple, val: tuple,
     steps run in one traced call, with the metrics and the divergence check on
     the device: the host waits once per call, not once per batch.
     """
-    accuracy_class = (keras.metrics.CategoricalAccuracy if spec.one_hot
+    accuracy_class = (keras.metrics.CategoricalAccuracy if one_hot(recipe)
                       else keras.metrics.SparseCategoricalAccuracy)
     metrics = {"loss": keras.metrics.Mean(), "accuracy": accuracy_class(),
                "val_loss": keras.metrics.Mean(), "val_accuracy": accuracy_class()}
@@ -158,11 +156,12 @@ def _gradient_tape(model: keras.Model, spec: Recipe, train: tuple, val: tuple,
         metrics["val_accuracy"].update_state(y, outputs)
 
     batches = (tf.data.Dataset.from_tensor_slices(train)
-               .shuffle(spec.shuffle_buffer, seed=spec.seed).batch(spec.batch_size))
-    val_batches = tf.data.Dataset.from_tensor_slices(val).batch(VALIDATION_BATCH)
+               .shuffle(recipe["shuffle_buffer"], seed=recipe["seed"])
+               .batch(recipe["batch_size"]))
+    val_batches = tf.data.Dataset.from_tensor_slices(val).batch(INFERENCE_BATCH)
     callbacks.on_train_begin()
     epoch = -1
-    for epoch in range(spec.epochs):
+    for epoch in range(recipe["epochs"]):
         callbacks.on_epoch_begin(epoch)
         for metric in metrics.values():
             metric.reset_state()

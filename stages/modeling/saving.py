@@ -17,10 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common import paths
+from stages.common import handed
 from stages.common.cli import UserError
-from stages.data.files import FIXED_ZIP_TIME, atomic_output, read_json
+from stages.common.files import FIXED_ZIP_TIME, atomic_output
 from stages.modeling.backend import keras
+
+# Images per call when a model only predicts (validation while training, export
+# parity): one large batch costs less than many of the model's own size and gives
+# the same figures. Evaluation's batch is a param of its own (`evaluate.batch_size`),
+# because it is also what its throughput figure is measured at.
+INFERENCE_BATCH = 1000
 
 
 def save(model: keras.Model, path: str | os.PathLike) -> None:
@@ -89,8 +95,7 @@ def load(path: str | os.PathLike, allowed: set[str]) -> keras.Model:
 
 def load_trained(name: str) -> keras.Model:
     """A model the pipeline trained, checked against the layers its block names."""
-    return load(paths.trained_model(name),
-                set(read_json(paths.validated("evaluate", name))["layers"]))
+    return load(handed.known_model(name), set(handed.read("export", name)["layers"]))
 
 
 def outputs_logits(model: keras.Model) -> bool:

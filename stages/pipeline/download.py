@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import io
 
-from stages.common import paths, phases
+from stages.common import handed, paths, phases
 from stages.common.cli import run
+from stages.common.files import atomic_output, load_npz, save_npz
 from stages.data import idx, mnist
 from stages.data.fetch import fetch
-from stages.data.files import atomic_output, load_npz, read_handed, save_npz
 
 
 def download_npz(source: dict) -> None:
@@ -44,7 +44,7 @@ def download_idx(source: dict) -> None:
 
 def main() -> None:
     """Fetch the configured source and write `data/raw/mnist.npz`."""
-    source = read_handed("download")
+    source = handed.read("download")
     with phases.phase("download"):
         (download_npz if source["format"] == "npz" else download_idx)(source)
     print(f"download: {source['format']} from {source['url']} -> {paths.RAW}")

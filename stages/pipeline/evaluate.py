@@ -17,15 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common import environment, paths, phases
+from stages.common import environment, handed, paths, phases
 from stages.common.cli import run
-from stages.data.files import (
-    atomic_output,
-    load_prepared,
-    read_handed,
-    read_history,
-    write_json,
-)
+from stages.common.files import atomic_output, read_history, write_json
+from stages.data.mnist import load_prepared
 from stages.modeling import scoring
 from stages.reporting import pictures
 
@@ -68,8 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Evaluate one trained model.")
     parser.add_argument("model", help="a model name under `models:` in params.yaml")
     name = parser.parse_args(argv).model
-    config = read_handed("evaluate", name)
-    environment.check_recorded(paths.ENVIRONMENT)
+    config = handed.read("evaluate", name)
+    environment.check_recorded()
     with phases.phase("import tensorflow"):
         from stages.modeling import build, saving  # TensorFlow loads only now
 
@@ -82,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     predicted = probabilities.argmax(axis=1)
     accuracy = float(np.mean(predicted == y_test))
     matrix = scoring.confusion_matrix(y_test, predicted)
-    write_json(paths.test_metrics(name), {
+    write_json(paths.of_model("test_metrics", name), {
         "test_accuracy": round(accuracy, 6),
         "test_loss": round(scoring.cross_entropy(probabilities, y_test), 6),
         "macro_f1": round(scoring.macro_f1(matrix), 6),
@@ -90,13 +85,14 @@ def main(argv: list[str] | None = None) -> None:
         "epochs": config["epochs"],
         "test_images_per_second": round(images_per_second, 1),
     })
-    write_json(paths.per_class(name), scoring.per_class(matrix))
-    write_confusion_csv(paths.plot(name, "confusion.csv"), y_test, predicted)
+    write_json(paths.of_model("per_class", name), scoring.per_class(matrix))
+    write_confusion_csv(paths.of_model("confusion", name), y_test, predicted)
     with phases.phase("pictures"):
-        pictures.confusion(paths.plot(name, "confusion.png"), matrix, f"{name}: test confusion")
-        prediction_grid(paths.plot(name, "predictions.png"), x_test, y_test, predicted)
-        pictures.history(paths.plot(name, "history.png"), read_history(paths.history(name)),
-                         name)
+        pictures.confusion(paths.of_model("confusion_picture", name), matrix,
+                           f"{name}: test confusion")
+        prediction_grid(paths.of_model("predictions_picture", name), x_test, y_test, predicted)
+        pictures.history(paths.of_model("history_picture", name),
+                         read_history(paths.of_model("history", name)), name)
     print(f"evaluate@{name}: test accuracy {accuracy:.4f}, loss "
           f"{scoring.cross_entropy(probabilities, y_test):.4f} on {len(y_test):,} images")
 

@@ -3,7 +3,7 @@
     python -m stages.pipeline.export quickstart
 
 Writes `exports/<model>/` (a TensorFlow SavedModel, a LiteRT flat buffer, an
-ONNX file: `stages.modeling.exports`) and `exports/<model>.json`: per format,
+ONNX file: `stages.modeling.formats`) and `exports/<model>.json`: per format,
 its file, size, export time, and its parity with the Keras model on the
 prepared test set (the largest difference of any class probability, and the
 number of images whose digit differs). A format that cannot express a layer is
@@ -17,9 +17,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from stages.common import environment, paths, phases
+from stages.common import environment, handed, paths, phases
 from stages.common.cli import run
-from stages.data.files import load_prepared, read_handed, write_json
+from stages.common.files import write_json
+from stages.data.mnist import load_prepared
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,23 +28,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Export one trained model.")
     parser.add_argument("model", help="a model name under `models:` in params.yaml")
     name = parser.parse_args(argv).model
-    handed = read_handed("evaluate", name)
-    environment.check_recorded(paths.ENVIRONMENT)
+    layers = handed.read("export", name)["layers"]
+    environment.check_recorded()
     with phases.phase("import tensorflow"):
-        from stages.modeling import exports, saving  # TensorFlow loads only now
+        from stages.modeling import formats, saving  # TensorFlow loads only now
 
-    model = saving.load(paths.model(name), set(handed["layers"]))
+    model = saving.load(paths.model(name), set(layers))
     x_test, _ = load_prepared("test")
-    scratch = Path(f"{paths.export(name)}.partial")  # the folder is moved in when complete
+    folder = paths.of_model("export", name)
+    scratch = Path(f"{folder}.partial")  # the folder is moved in when complete
     shutil.rmtree(scratch, ignore_errors=True)
     with phases.phase("export"):
-        found = exports.export_all(model, scratch, x_test)
-    shutil.rmtree(paths.export(name), ignore_errors=True)
-    scratch.rename(paths.export(name))
+        found = formats.export_all(model, scratch, x_test)
+    shutil.rmtree(folder, ignore_errors=True)
+    scratch.rename(folder)
     for figures in found.values():
         if "file" in figures:
-            figures["file"] = str(paths.export(name) / figures["file"])
-    write_json(paths.export_report(name), found)
+            figures["file"] = str(folder / figures["file"])
+    write_json(paths.of_model("export_report", name), found)
     for fmt, figures in found.items():
         if "error" in figures:
             print(f"export@{name}: {figures['error']}", file=sys.stderr)
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{figures['max_probability_difference']:.1e}, "
                   f"{figures['differing_digits']} differing digits")
     exported = [fmt for fmt in found if "error" not in found[fmt]]
-    print(f"export@{name}: {', '.join(exported) or 'no format'} -> {paths.export(name)}/")
+    print(f"export@{name}: {', '.join(exported) or 'no format'} -> {folder}/")
 
 
 if __name__ == "__main__":

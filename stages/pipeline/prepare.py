@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.common import paths, phases
+from stages.common import handed, paths, phases
 from stages.common.cli import run
+from stages.common.files import load_npz, save_npz, write_json
 from stages.data import mnist
-from stages.data.files import load_npz, read_handed, save_npz, write_json
 from stages.reporting import pictures
 
 
@@ -42,7 +42,7 @@ def split_counts(labels: np.ndarray) -> dict:
 
 def main() -> None:
     """Validate, scale, split, and write the tensors, counts and sample grid."""
-    config = read_handed("prepare")
+    config = handed.read("prepare")
     with phases.phase("load data"):
         raw = load_npz(paths.RAW, mnist.KEYS)
         mnist.validate(raw, str(paths.RAW))

@@ -13,15 +13,15 @@ level): `plots/leaderboard.csv` (test accuracy against training time) and
 
 from __future__ import annotations
 
-from stages.common import paths
+from stages.common import handed, paths
 from stages.common.cli import run
-from stages.data.files import read_handed, write_csv, write_json, write_text
+from stages.common.files import write_csv, write_json, write_text
 from stages.reporting import leaderboard
 
 
 def main() -> None:
     """Write the summary JSON, the Markdown leaderboard and the tables DVC draws."""
-    models = read_handed("report")["models"]
+    models = handed.read("report")["models"]
     table = leaderboard.rows(models)
     best = leaderboard.ranked(table)
     write_csv(paths.LEARNING_CURVES, leaderboard.CURVE_COLUMNS,

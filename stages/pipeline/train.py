@@ -17,15 +17,10 @@ import argparse
 import sys
 import time
 
-from stages.common import environment, paths, phases
+from stages.common import environment, handed, paths, phases
 from stages.common.cli import run
-from stages.data.files import (
-    atomic_output,
-    load_prepared,
-    read_handed,
-    read_history,
-    write_json,
-)
+from stages.common.files import atomic_output, read_history, write_json
+from stages.data.mnist import load_prepared
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,17 +28,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train one model of the zoo.")
     parser.add_argument("model", help="a model name under `models:` in params.yaml")
     name = parser.parse_args(argv).model
-    recipe_json = read_handed("train", name)
-    environment.check_recorded(paths.ENVIRONMENT)
+    recipe = handed.read("train", name)
+    environment.check_recorded()
     with phases.phase("import tensorflow"):
         from stages.modeling import build, loops, saving  # TensorFlow loads only now
 
-    recipe = build.Recipe.from_json(recipe_json)
     with phases.phase("load data"):
         data = {split: load_prepared(split) for split in ("train", "validation")}
     model = build.build(recipe)
     print(f"train@{name}: {build.summary_line(model)}", flush=True)
-    history_csv = paths.history(name)
+    history_csv = paths.of_model("history", name)
     with atomic_output(history_csv) as csv_tmp, phases.phase("train"):
         started = time.perf_counter()
         epochs_run = loops.train(model, recipe, data, csv_tmp)
@@ -52,9 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     examples = epochs_run * len(data["train"][1])
     with phases.phase("write"):
         saving.save(model, paths.model(name))
-        with atomic_output(paths.model_summary(name)) as tmp:
+        with atomic_output(paths.of_model("summary", name)) as tmp:
             tmp.write_text(build.summary_text(model) + "\n")
-    write_json(paths.train_metrics(name), {
+    write_json(paths.of_model("train_metrics", name), {
         "epochs": epochs_run,
         "train_accuracy": round(final["accuracy"], 6),
         "train_loss": round(final["loss"], 6),

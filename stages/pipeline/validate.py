@@ -10,23 +10,24 @@ good model. Every other stage depends on this one's outputs, and they are
 output stays as it was.
 
 It is the only stage that reads params.yaml. It hands each stage exactly the
-checked values that stage uses, in `data/validated/` (`config.schema.for_stages`):
-`download.json`, `prepare.json`, `train/<model>.json`, `evaluate/<model>.json`,
-`report.json`, and `environment.json` (the library versions train and evaluate
-depend on). It keeps dvc.yaml's `artifacts:` (the model registry) in step with
-the models (`config.artifacts`). Editing the schema code reruns this stage alone while what it
-writes stays the same. It also removes every output of a model that is no longer
-in params.yaml (DVC leaves outputs of stages that no longer exist behind).
+checked values that stage uses, in `data/validated/` (`config.params_file.for_stages`):
+`download.json`, `prepare.json`, `report.json`, `train/<model>.json`,
+`evaluate/<model>.json`, `export/<model>.json`, and `environment.json` (the
+library versions the model stages depend on). It keeps dvc.yaml's `artifacts:`
+(the model registry) in step with the models (`config.artifacts`). Editing the
+schema code reruns this stage alone while what it writes stays the same. It also
+removes every output of a model that is no longer in params.yaml (DVC leaves
+outputs of stages that no longer exist behind).
 """
 
 from __future__ import annotations
 
 import shutil
 
-from stages.common import environment, outputs, paths
+from stages.common import environment, handed, outputs, paths
 from stages.common.cli import run
-from stages.config import artifacts, schema
-from stages.data.files import write_json
+from stages.common.files import write_json
+from stages.config import artifacts, params_file
 
 
 def remove_model(name: str) -> None:
@@ -40,12 +41,12 @@ def remove_model(name: str) -> None:
 
 def main() -> None:
     """Validate, hand each stage its values, and clear out removed models."""
-    params = schema.load(paths.PARAMS)
+    params = params_file.load(paths.PARAMS)
     versions = environment.pinned()
-    environment.check(versions, environment.REQUIREMENTS)
+    environment.check(versions, paths.REQUIREMENTS)
     write_json(paths.ENVIRONMENT, versions)
-    for (stage, model), values in schema.for_stages(params).items():
-        write_json(paths.validated(stage, model), values)
+    for (stage, model), values in params_file.for_stages(params).items():
+        write_json(handed.path(stage, model), values)
     known = {path.stem for path in paths.VALIDATED.glob("train/*.json")}
     for name in sorted(known - set(params.models)):
         remove_model(name)

@@ -8,7 +8,7 @@ colour (Vega colours models in the order it first meets them).
 from __future__ import annotations
 
 from stages.common import paths
-from stages.data.files import read_history, read_json
+from stages.common.files import read_history, read_json
 
 CURVE_COLUMNS = ("model", "epoch", "accuracy", "loss", "val_accuracy", "val_loss")
 CHART_COLUMNS = ("model", "train_seconds", "test_accuracy")
@@ -21,7 +21,8 @@ def rows(models: list[dict]) -> list[dict]:
     found = []
     for facts in models:
         name = facts["name"]
-        test, train = read_json(paths.test_metrics(name)), read_json(paths.train_metrics(name))
+        test = read_json(paths.of_model("test_metrics", name))
+        train = read_json(paths.of_model("train_metrics", name))
         found.append({
             "model": name, "tutorial": facts["tutorial"],
             "tutorial_accuracy": facts["tutorial_accuracy"],
@@ -57,4 +58,4 @@ def markdown(table: list[dict]) -> str:
 def learning_curves(models: list[str]) -> list[dict]:
     """Every model's per-epoch figures, one row per model and epoch (from 1)."""
     return [{**row, "model": name, "epoch": row["epoch"] + 1}
-            for name in models for row in read_history(paths.history(name))]
+            for name in models for row in read_history(paths.of_model("history", name))]

@@ -13,7 +13,7 @@ from collections import defaultdict
 import numpy as np
 from matplotlib.figure import Figure
 
-from stages.data.files import atomic_output
+from stages.common.files import atomic_output
 
 PNG_METADATA = {"Software": None}
 GAP, LABEL = 4, 12  # pixels between digits, and above each for its label

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from stages.common import paths
+from stages.common import handed, paths
 from stages.common.cli import UserError
 
 
@@ -23,7 +23,7 @@ class Zoo:
     """The pipeline's trained models and their test accuracies."""
 
     def __init__(self) -> None:
-        self.names = [name for name in paths.validated_models() if paths.model(name).is_file()]
+        self.names = [name for name in handed.models() if paths.model(name).is_file()]
         if not self.names:
             raise UserError("no trained model here: run `dvc repro` (or `make pipeline`) first")
         self.accuracy = {name: self._accuracy(name) for name in self.names}
@@ -35,7 +35,7 @@ class Zoo:
 
     @staticmethod
     def _accuracy(name: str) -> float | None:
-        metrics = paths.test_metrics(name)
+        metrics = paths.of_model("test_metrics", name)
         return json.loads(metrics.read_text()).get("test_accuracy") if metrics.is_file() else None
 
     def load_in_background(self) -> None:

@@ -106,8 +106,6 @@ class Project:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target)
         project = cls(path)
-        if not (path / ".dvc/plots/offline.html").exists():  # `make install` makes it
-            run_module(path, "stages.plots_html", check=True)
         project.git("init", "-q", "-b", "main")
         models = {name: block for name, block in project.params()["models"].items()
                   if name in (models or MODELS)}
@@ -234,14 +232,13 @@ def set_dotted(data: dict, dotted: str, value) -> None:
         node[int(leaf) if isinstance(node, list) else leaf] = value
 
 
-def shipped_recipe(model: str, **changes):
-    """The shipped params' recipe of `model`, as `validate` hands it to training, with
-    `changes` (imports TensorFlow: for tests that build models)."""
-    from stages.config import schema
-    from stages.modeling.build import Recipe
+def shipped_recipe(model: str, **changes) -> dict:
+    """The shipped params' recipe of `model`, as `validate` hands it to training (through
+    JSON, as the train stage reads it), with `changes`."""
+    from stages.config import params_file
 
-    handed = schema.for_stages(schema.load(ROOT / "params.yaml"))["train", model]
-    return Recipe.from_json({**handed, **changes})
+    handed = params_file.for_stages(params_file.load(ROOT / "params.yaml"))["train", model]
+    return json.loads(json.dumps({**handed, **changes}))
 
 
 def shipped_params_with(dotted: str, value) -> dict:

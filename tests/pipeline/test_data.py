@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from harness import Project, QuietHandler, Server, error_lines, run_module, sha256
+from stages.common.files import load_npz, save_npz
 from stages.data import idx, mnist
-from stages.data.files import load_npz, save_npz
 
 RAW = "data/raw/mnist.npz"
 

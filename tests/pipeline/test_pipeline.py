@@ -89,16 +89,16 @@ RERUNS = [
     ("stages/config/layers.py", {"validate"}),          # the schema, Keras tables, shapes
     ("stages/config/messages.py", {"validate"}),
     ("stages/data/fetch.py", {"download"}),
-    ("stages/data/files.py", ALL_STAGES),
+    ("stages/common/files.py", ALL_STAGES),
     ("stages/common/cli.py", ALL_STAGES),
     ("stages/modeling/scoring.py", EVALUATE),
     ("stages/modeling/loops.py", TRAIN),
     ("stages/modeling/build.py", TRAIN | EVALUATE),
     ("stages/modeling/saving.py", TRAIN | EVALUATE | EXPORT),
-    ("stages/modeling/exports.py", EXPORT),
+    ("stages/modeling/formats.py", EXPORT),
     ("stages/reporting/pictures.py", {"prepare"} | EVALUATE),
     ("stages/reporting/leaderboard.py", {"report"}),
-    ("stages/team/trial.py", set()),                    # commands and sweeps: no stage runs them
+    ("stages/sweeps/trial.py", set()),                    # commands and sweeps: no stage runs them
     ("stages/predict.py", set()),
 ]
 
@@ -111,7 +111,7 @@ def test_editing_a_library_group_makes_stale_exactly_its_users(reproduced_copy, 
 
 def test_schema_code_reruns_validate_and_nothing_else(reproduced_copy):
     """Validate reruns and writes the same values: every other stage stays up to date."""
-    touch(reproduced_copy, "stages/config/schema.py")
+    touch(reproduced_copy, "stages/config/params_file.py")
     assert reproduced_copy.repro().ran == {"validate"}
     assert reproduced_copy.status() == {}
 

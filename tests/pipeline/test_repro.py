@@ -119,7 +119,7 @@ def test_ctrl_c_stops_the_stages_and_keeps_what_finished(tmp_path, mirror):
     assert "report" not in kept
     leftover = [p for p in (project.path / ".dvc/tmp/repro").rglob("*") if p.is_file()]
     assert leftover == [], "scratch copies left behind"
-    ps = subprocess.run(["pgrep", "-f", "stages.team.scratch"], capture_output=True,
+    ps = subprocess.run(["pgrep", "-f", "stages.parallel.scratch"], capture_output=True,
                         text=True)
     assert ps.stdout == ""
 

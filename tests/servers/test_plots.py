@@ -1,6 +1,6 @@
 """`dvc plots show` and `dvc plots diff` draw every chart with no network, seen in
 a real browser (headless Chromium); DVC's default page draws none; and
-`python -m stages.figures` renders the same chart definitions to PNG."""
+`python -m stages.charts` renders the same chart definitions to PNG."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_dvcs_default_page_draws_nothing_offline(reproduced_copy, tmp_path):
 def test_figures_render_the_same_charts_to_png(reproduced_copy, tmp_path):
     """The pictures for the README and pull-request comments, without a browser."""
     for out in (tmp_path / "first", tmp_path / "second"):
-        reproduced_copy.python("-m", "stages.figures", "--out", out)
+        reproduced_copy.python("-m", "stages.charts", "--out", out)
     files = sorted(path.name for path in (tmp_path / "first").iterdir())
     assert files == ["test-accuracy-vs-training-time.png", "validation-accuracy.png",
                      "validation-loss.png"]

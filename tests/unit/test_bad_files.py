@@ -13,7 +13,7 @@ import pytest
 from harness import shipped_recipe
 from stages.common import paths
 from stages.common.cli import UserError
-from stages.data.files import save_npz
+from stages.common.files import save_npz
 from stages.pipeline import train
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from harness import QuietHandler, Server, shipped_params_with
 from stages.common.cli import UserError
-from stages.config import schema
+from stages.common.files import atomic_output, load_npz, save_npz
+from stages.config import params_file
 from stages.data import fetch, idx, mnist
-from stages.data.files import atomic_output, load_npz, save_npz
 from stages.pipeline import download, prepare
 
 
@@ -90,7 +90,7 @@ def test_fetch_verifies_the_checksum(mirror):
 
 def data_source(**changes) -> dict:
     """The shipped `data:` block as `validate` hands it to download, some keys changed."""
-    data = schema.validate(shipped_params_with("data.retries", 0)).data.model_dump()
+    data = params_file.validate(shipped_params_with("data.retries", 0)).data.model_dump()
     return {**data, **changes}
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from harness import MODELS, ROOT
-from stages.common import outputs
+from stages.common import outputs, paths
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = {name: stage.get("do", stage) for name, stage in DVC_YAML["stages"].items()}
@@ -58,7 +58,7 @@ def test_each_stage_depends_on_exactly_the_code_it_runs(stage):
     assert declared == runs(command)
 
 
-def test_the_schema_and_keras_tables_are_validates_alone():
+def test_only_validate_runs_the_params_schema_and_keras_tables():
     """Editing params schema code reruns `validate`, and nothing else unless what it
     hands the other stages changes."""
     for stage, definition in STAGES.items():
@@ -126,9 +126,9 @@ def test_outputs_read_from_dvc_yaml_are_the_ones_dvc_removes(stage):
 
 
 def test_the_registry_lists_exactly_the_models_of_params_yaml():
-    from stages.config import artifacts, schema
+    from stages.config import artifacts, params_file
 
-    shipped = schema.load(ROOT / "params.yaml")
+    shipped = params_file.load(ROOT / "params.yaml")
     assert DVC_YAML["artifacts"] == artifacts.wanted(shipped)
     model_file = STAGES["train"]["outs"][0]  # the trained .keras file, each model's
     for name, artifact in DVC_YAML["artifacts"].items():
@@ -169,13 +169,31 @@ def test_stages_that_compute_keep_every_output_in_the_dvc_cache(stage):
             assert options.get("cache", True), f"{stage}: uncached output {entry}"
 
 
-LAYERS = ["common", "data", "config", "modeling", "reporting", "team", "serving"]  # README
+def declared_paths() -> set[str]:
+    """Every path a stage of dvc.yaml names: deps, outs, metrics and plots."""
+    found = set()
+    for stage in STAGES.values():
+        for section in ("deps", "outs", "metrics", "plots"):
+            for entry in stage.get(section, []):
+                found |= {entry} if isinstance(entry, str) else set(entry)
+    return found
 
 
-@pytest.mark.parametrize("folder", LAYERS)
-def test_each_library_folder_imports_only_the_folders_above_it(folder):
-    allowed = {f"stages.{name}" for name in LAYERS[:LAYERS.index(folder) + 1]}
-    for path in sorted((ROOT / "stages" / folder).glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
-                assert ".".join(node.module.split(".")[:2]) in allowed, (path.name, node.module)
+def named_paths() -> set[str]:
+    """Every file `stages.common.paths` names (a model's as dvc.yaml's template), but
+    DVC's own two files and the folder of the prepared splits."""
+    named = {str(value) for name, value in vars(paths).items() if name.isupper()
+             and isinstance(value, Path)} - {"dvc.yaml", "params.yaml", "data/prepared"}
+    named |= {str(paths.prepared(split)) for split in ("train", "validation", "test")}
+    return named | set(paths.PER_MODEL.values())
+
+
+def test_every_path_the_code_names_is_one_dvc_yaml_declares():
+    assert named_paths() - declared_paths() == set()
+
+
+def test_every_output_dvc_yaml_declares_is_named_in_the_code():
+    outputs_declared = {path for stage in STAGES.values() for section in ("outs", "metrics",
+                        "plots") for entry in stage.get(section, [])
+                        for path in ([entry] if isinstance(entry, str) else entry)}
+    assert outputs_declared - named_paths() == set()

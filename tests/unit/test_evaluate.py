@@ -13,8 +13,8 @@ from PIL import Image
 import saved_digits
 from harness import UNIT_MODELS, run_module
 from stages.common import paths
-from stages.data.files import load_prepared
 from stages.data.images import to_model_input
+from stages.data.mnist import load_prepared
 from stages.modeling import scoring
 
 METRIC_KEYS = {"test_accuracy", "test_loss", "macro_f1", "trainable_params", "epochs",
@@ -23,7 +23,7 @@ METRIC_KEYS = {"test_accuracy", "test_loss", "macro_f1", "trainable_params", "ep
 
 @pytest.mark.parametrize("name", UNIT_MODELS)
 def test_metrics_have_the_documented_keys_and_sane_values(trained, name):
-    metrics = json.loads((trained / paths.test_metrics(name)).read_text())
+    metrics = json.loads((trained / paths.of_model("test_metrics", name)).read_text())
     assert set(metrics) == METRIC_KEYS
     assert all(isinstance(value, int | float) for value in metrics.values())  # flat scalars
     assert 0.5 < metrics["test_accuracy"] <= 1 and 0 < metrics["macro_f1"] <= 1
@@ -34,14 +34,14 @@ def test_metrics_have_the_documented_keys_and_sane_values(trained, name):
 @pytest.mark.parametrize("name", UNIT_MODELS)
 def test_per_class_scores_agree_with_the_confusion_data(trained, name, monkeypatch):
     monkeypatch.chdir(trained)
-    with (trained / paths.plot(name, "confusion.csv")).open() as handle:
+    with (trained / paths.of_model("confusion", name)).open() as handle:
         rows = list(csv.DictReader(handle))
     actual = np.array([int(r["actual"]) for r in rows])
     predicted = np.array([int(r["predicted"]) for r in rows])
     _, y_test = load_prepared("test")
     np.testing.assert_array_equal(actual, y_test)
-    per_class = json.loads((trained / paths.per_class(name)).read_text())
-    metrics = json.loads((trained / paths.test_metrics(name)).read_text())
+    per_class = json.loads((trained / paths.of_model("per_class", name)).read_text())
+    metrics = json.loads((trained / paths.of_model("test_metrics", name)).read_text())
     for digit in range(10):
         hits = np.sum((actual == digit) & (predicted == digit))
         assert per_class[str(digit)]["support"] == np.sum(actual == digit)
@@ -67,7 +67,7 @@ def test_test_loss_matches_keras_on_probabilities(trained, name, monkeypatch):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     target = keras.utils.to_categorical(y, 10) if name == "cnn_sgd" else y
     keras_loss = model.evaluate(x, target, verbose=0)[0]
-    metrics = json.loads(paths.test_metrics(name).read_text())
+    metrics = json.loads(paths.of_model("test_metrics", name).read_text())
     assert metrics["test_loss"] == pytest.approx(keras_loss, rel=1e-3)
     assert scoring.cross_entropy(probabilities, y) == pytest.approx(keras_loss, rel=1e-3)
 

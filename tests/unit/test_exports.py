@@ -14,7 +14,7 @@ import pytest
 
 from harness import UNIT_MODELS, run_module, shipped_recipe
 from stages.common import paths
-from stages.data.files import load_prepared
+from stages.data.mnist import load_prepared
 
 BYTE_FOR_BYTE = ("model.tflite", "model.onnx")  # measured; the SavedModel is not
 
@@ -31,7 +31,7 @@ def exported(trained) -> Path:
 
 @pytest.mark.parametrize("name", UNIT_MODELS)
 def test_every_export_agrees_with_the_keras_model(exported, name):
-    report = json.loads((exported / paths.export_report(name)).read_text())
+    report = json.loads((exported / paths.of_model("export_report", name)).read_text())
     assert set(report) == {"saved_model", "litert", "onnx"}
     for fmt, figures in report.items():
         assert "error" not in figures, figures
@@ -55,7 +55,7 @@ def test_the_flat_formats_give_the_same_bytes_every_time(exported):
     for _ in range(2):
         result = run_module(exported, "stages.pipeline.export", "quickstart", check=True)
         assert result.stderr == ""  # its own lines only: no converter's log
-        runs.append(digests(exported / paths.export("quickstart")))
+        runs.append(digests(exported / paths.of_model("export", "quickstart")))
     before, after = runs
     assert before.keys() == after.keys()
     for name in BYTE_FOR_BYTE:
@@ -67,14 +67,14 @@ def test_the_flat_formats_give_the_same_bytes_every_time(exported):
 def test_a_layer_a_format_cannot_express_is_named_and_the_others_export(tmp_path, trained):
     """Dense with the GELU activation (allowed by the schema): tf2onnx has no ONNX
     counterpart for the Erfc op it is made of."""
-    from stages.modeling import build, exports
+    from stages.modeling import build, formats
 
     layers = [("Flatten", {}), ("Dense", {"units": 32, "activation": "gelu"}),
               ("Dense", {"units": 10})]
     model = build.build(shipped_recipe("quickstart", name="gelu", layers=layers))
     with contextlib.chdir(trained):
         x, _ = load_prepared("test")
-    found = exports.export_all(model, tmp_path / "gelu", x[:200])
+    found = formats.export_all(model, tmp_path / "gelu", x[:200])
     assert found["onnx"]["error"].startswith("onnx cannot express layers[1] (Dense) of gelu:")
     assert "Erfc" in found["onnx"]["error"]
     assert not (tmp_path / "gelu" / "model.onnx").exists()

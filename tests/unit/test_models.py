@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from harness import UNIT_MODELS, shipped_recipe
-from stages.common import paths
+from stages.common import handed, paths
 from stages.common.cli import UserError
 from stages.pipeline import train
 
@@ -28,15 +28,15 @@ def test_each_model_has_the_tutorials_parameter_count(name, count):
 
 @pytest.mark.parametrize("name", UNIT_MODELS)
 def test_training_writes_the_model_its_history_and_figures(trained, name):
-    figures = json.loads((trained / paths.train_metrics(name)).read_text())
+    figures = json.loads((trained / paths.of_model("train_metrics", name)).read_text())
     assert figures["epochs"] == 1
     assert figures["val_accuracy"] > 0.5  # chance is 0.1
     assert figures["trainable_params"] == TUTORIAL_PARAMS[name]
     assert figures["train_seconds"] > 0 and figures["examples_per_second"] > 0
-    history = (trained / paths.history(name)).read_text().splitlines()
+    history = (trained / paths.of_model("history", name)).read_text().splitlines()
     assert history[0] == "epoch,accuracy,loss,val_accuracy,val_loss" and len(history) == 2
-    assert (trained / paths.plot(name, "history.png")).read_bytes()[:4] == b"\x89PNG"
-    assert "Trainable params" in (trained / paths.model_summary(name)).read_text()
+    assert (trained / paths.of_model("history_picture", name)).read_bytes()[:4] == b"\x89PNG"
+    assert "Trainable params" in (trained / paths.of_model("summary", name)).read_text()
 
 
 def test_training_prints_one_line_for_the_model_one_per_epoch_and_the_result(
@@ -52,10 +52,10 @@ def test_training_prints_one_line_for_the_model_one_per_epoch_and_the_result(
 @pytest.mark.parametrize("name", ["quickstart", "simple_dense"])  # fit and gradient_tape
 def test_retraining_with_the_same_seed_gives_identical_bytes(trained, in_workspace, name):
     before = (in_workspace / paths.model(name)).read_bytes()
-    history = (in_workspace / paths.history(name)).read_bytes()
+    history = (in_workspace / paths.of_model("history", name)).read_bytes()
     train.main([name])
     assert (in_workspace / paths.model(name)).read_bytes() == before
-    assert (in_workspace / paths.history(name)).read_bytes() == history
+    assert (in_workspace / paths.of_model("history", name)).read_bytes() == history
 
 
 def test_embedding_sees_the_exact_integer_intensity_of_each_pixel():
@@ -78,15 +78,15 @@ def test_embedding_sees_the_exact_integer_intensity_of_each_pixel():
 def test_a_diverging_run_stops_with_a_clear_message_and_no_model(workspace, tmp_path,
                                                                monkeypatch):
     shutil.copytree(workspace / "data", tmp_path / "data")
-    recipe = tmp_path / paths.validated("train", "cnn_sgd")
-    handed = json.loads(recipe.read_text())
-    recipe.write_text(json.dumps({**handed, "optimizer": ["SGD", {"learning_rate": 1e12}]}))
+    recipe = tmp_path / handed.path("train", "cnn_sgd")
+    values = json.loads(recipe.read_text())
+    recipe.write_text(json.dumps({**values, "optimizer": ["SGD", {"learning_rate": 1e12}]}))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match=r"model cnn_sgd diverged: loss became (nan|inf) in "
                                         r"epoch 1, batch \d+.*no model was saved"):
         train.main(["cnn_sgd"])
     assert not (tmp_path / paths.model("cnn_sgd")).exists()
-    assert not (tmp_path / paths.history("cnn_sgd")).exists()
+    assert not (tmp_path / paths.of_model("history", "cnn_sgd")).exists()
 
 
 def test_a_non_finite_validation_score_also_counts_as_divergence():

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from harness import ROOT
-from stages.config import schema
+from stages.config import params_file
 from stages.config.layers import ShapeError, output_shape
 from stages.data.mnist import INPUT_SHAPE
 
-SHIPPED = schema.load(ROOT / "params.yaml")
+SHIPPED = params_file.load(ROOT / "params.yaml")
 VARIANTS = {  # layer stacks that exercise every rule, each ending in 10 outputs
     "strided_same_conv": [("Conv2D", {"filters": 8, "kernel_size": [5, 3], "strides": 2,
                                       "padding": "same"}),

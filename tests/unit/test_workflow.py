@@ -33,7 +33,7 @@ def test_workflow_tests_runs_the_pipeline_and_reports_on_pull_requests():
     pipeline = steps["pipeline"]
     for needed in ("make pipeline", "make pull", "make push", "stages.remote check",
                    "dvc metrics diff", "dvc params diff", "reports/leaderboard.md",
-                   "stages.figures --rev", "dvc plots diff", "gh pr comment", "upload-artifact",
+                   "stages.charts --rev", "dvc plots diff", "gh pr comment", "upload-artifact",
                    "actions/cache"):
         assert needed in pipeline, needed
 

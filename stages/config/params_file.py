@@ -1,12 +1,13 @@
-"""The schema of `params.yaml`: the one place that reads and validates it.
+"""The params file, `params.yaml`: its schema, loading it, and what each stage is handed.
 
-The `validate` stage calls `load()` before any other stage runs and hands
-each stage the checked values it needs (`for_stages`). A mistake (a typo'd
-key, a wrong type, a value out of range, a layer off the allow-list, layers
-that do not fit together) stops with one line naming the key path, with a
-"did you mean" where a near name exists. The same pydantic models give the
-JSON Schema editors use (`python -m stages.schema`, shipped as
-`params.schema.json`).
+In the pipeline only the `validate` stage calls `load()`: before any other
+stage runs, it hands each stage the checked values it needs (`for_stages`).
+Sweeps call it too, on every combination or end of a range they would run,
+before anything is scheduled. A mistake (a typo'd key, a wrong type, a value
+out of range, a layer off the allow-list, layers that do not fit together)
+stops with one line naming the key path, with a "did you mean" where a near
+name exists. The same pydantic models give the JSON Schema editors use
+(`params.schema.json`, written by `python -m stages.regenerate`).
 """
 
 from __future__ import annotations
@@ -215,9 +216,10 @@ def for_stages(params: Params) -> dict[tuple[str, str | None], dict]:
         handed["train", name] = {"name": name, "seed": params.seed,
                                  "steps_per_execution": params.train.steps_per_execution,
                                  **recipe}
+        layers = sorted({layer for layer, _ in spec.layers})  # what a model file may hold
         handed["evaluate", name] = {"batch_size": params.evaluate.batch_size,
-                                    "epochs": spec.epochs,
-                                    "layers": sorted({layer for layer, _ in spec.layers})}
+                                    "epochs": spec.epochs, "layers": layers}
+        handed["export", name] = {"layers": layers}
     return handed
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.modeling.backend import keras, native_stderr_held, tf
-from stages.modeling.saving import outputs_logits, predict_proba
+from stages.modeling.saving import INFERENCE_BATCH, outputs_logits, predict_proba
 
 # Format -> (the file or folder it writes, Keras's name for it, its export options).
 FORMATS = {
@@ -35,7 +35,6 @@ FORMATS = {
                {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}),
     "onnx": ("model.onnx", "onnx", {}),
 }
-BATCH = 1000
 
 
 class _Unsupported(logging.Handler):
@@ -136,7 +135,8 @@ def runner(fmt: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:
 def probabilities(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
                   logits: bool) -> np.ndarray:
     """Class probabilities from an export's raw outputs, in batches, as Keras's are made."""
-    outputs = np.concatenate([run(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
+    outputs = np.concatenate([run(x[i:i + INFERENCE_BATCH])
+                               for i in range(0, len(x), INFERENCE_BATCH)])
     outputs = outputs.astype(np.float64)
     if logits:
         outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
@@ -154,7 +154,7 @@ def size(path: Path) -> int:
 def export_all(model: keras.Model, directory: Path, x: np.ndarray) -> dict[str, dict]:
     """Every format of `model` in `directory`, with its parity on `x` against Keras."""
     directory.mkdir(parents=True, exist_ok=True)
-    reference = predict_proba(model, x, BATCH)
+    reference = predict_proba(model, x, INFERENCE_BATCH)
     logits = outputs_logits(model)
     found: dict[str, dict] = {}
     for fmt in FORMATS:

@@ -1,12 +1,12 @@
 """Sweeps that search: Ray Tune runs the trials, each a `dvc exp run` on a node.
 
 Optuna's TPE (Ray Tune's `OptunaSearch`, seeded) or random sampling picks each
-trial's values from the search space (`stages.team.search`); with
+trial's values from the search space (`stages.sweeps.space`); with
 `--early-stop asha`, Ray Tune's ASHA scheduler watches the per-epoch figure the
 train stage prints and stops a trial that is doing worse than its peers at the
 same epoch: its `dvc exp run` dies with it, so it never becomes an experiment,
 and its CPU goes to the next trial at once. A trial that finishes is a DVC
-experiment that comes home as a grid trial does (`stages.team.trial`: data
+experiment that comes home as a grid trial does (`stages.sweeps.trial`: data
 first, then the experiment). Ray Tune keeps the search's state (the searcher's
 history, each trial's status) under `reports/sweeps/<id>/`: `--resume` picks it
 up and runs only what was missing; a finished trial run again takes its model
@@ -15,12 +15,16 @@ from DVC's run-cache instead of training.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from stages.common.cli import UserError
-from stages.team import search, trial
+from stages.config import params_file
+from stages.sweeps import cluster, space, trial
 
 FIGURES = ("accuracy", "loss", "val_accuracy", "val_loss")  # what each epoch line says
 LOWER_IS_BETTER = ("loss", "val_loss")
@@ -53,7 +57,7 @@ def _trainable(setup: Setup):
         values = {**setup.fixed, **config}
         job = {"name": name, "repo": setup.repo, "commit": setup.commit,
                "models": [setup.model],
-               "overrides": [f"{key}={search.as_text(value)}" for key, value in values.items()]}
+               "overrides": [f"{key}={space.as_text(value)}" for key, value in values.items()]}
         trained = []
 
         def on_epoch(figures: dict) -> None:
@@ -71,8 +75,8 @@ def _trainable(setup: Setup):
     return run
 
 
-def run(space: search.Space, setup: Setup, args, storage: Path, resume: bool, callback):
-    """Search; return Ray Tune's ResultGrid."""
+def tune_run(searched: space.Space, setup: Setup, args, storage: Path, callback):
+    """Ray Tune over the space (or resumed from `storage`); its ResultGrid."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
@@ -80,7 +84,7 @@ def run(space: search.Space, setup: Setup, args, storage: Path, resume: bool, ca
 
     mode = "min" if setup.metric in LOWER_IS_BETTER else "max"
     trainable = tune.with_resources(_trainable(setup), {"cpu": 1})
-    if resume:
+    if args.resume:
         if not (storage / "tune").is_dir():
             raise UserError(f"nothing to resume: {storage} holds no search with these "
                             "arguments (run it without --resume first)")
@@ -103,7 +107,7 @@ def run(space: search.Space, setup: Setup, args, storage: Path, resume: bool, ca
                                max_t=setup.epochs, grace_period=1, reduction_factor=3)
                  if args.early_stop == "asha" else FIFOScheduler())
     tuner = tune.Tuner(
-        trainable, param_space=space.tune(),
+        trainable, param_space=searched.tune(),
         tune_config=tune.TuneConfig(num_samples=args.trials, search_alg=searcher,
                                     scheduler=scheduler),
         run_config=tune.RunConfig(name="tune", storage_path=str(storage.resolve()),
@@ -141,9 +145,7 @@ def trials(results, setup: Setup) -> list[Trial]:
     return sorted(found, key=lambda t: t.finished_at)
 
 
-
-
-def board(space: search.Space, setup: Setup, total: int):
+def board(setup: Setup, total: int):
     """A Ray Tune callback printing, on the driver, each trial as it starts and ends, and
     the counts: what a person follows while the search runs."""
     from ray.tune import Callback
@@ -163,7 +165,7 @@ def board(space: search.Space, setup: Setup, total: int):
 
         def on_trial_start(self, iteration, trials, trial, **info) -> None:
             self.counts["running"] += 1
-            values = ", ".join(f"{key.rsplit('.', 1)[-1]}={search.as_text(value)}"
+            values = ", ".join(f"{key.rsplit('.', 1)[-1]}={space.as_text(value)}"
                                for key, value in trial.config.items())
             self._line(f"started {trial_name(setup, trial.trial_id)} ({values})")
 
@@ -206,16 +208,16 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
             *("| " + " | ".join(row) + " |" for row in rows)]
 
 
-def report(found: list[Trial], space: search.Space, setup: Setup, args, out: Path) -> str:
+def report(found: list[Trial], searched: space.Space, setup: Setup, args, out: Path) -> str:
     """The search's Markdown report (and its picture beside it): the trials best first,
     the best one's values beside the defaults, the stopped and failed ones, convergence."""
     from stages.reporting import pictures
 
-    keys = list(space.searched)
+    keys = list(searched.searched)
     short = [key.split(".", 2)[-1] for key in keys]
     metric = setup.metric
     better = min if metric in LOWER_IS_BETTER else max
-    values = lambda t: [search.as_text(t.config[key]) for key in keys]  # noqa: E731
+    values = lambda t: [space.as_text(t.config[key]) for key in keys]  # noqa: E731
     done = [t for t in found if t.status == "finished" and t.figures.get(metric) is not None]
     lines = [f"## Search {setup.sweep_id}: {args.search}, {len(found)} trials"
              f"{', ASHA early stopping' if args.early_stop else ''}; {metric} of "
@@ -226,8 +228,8 @@ def report(found: list[Trial], space: search.Space, setup: Setup, args, out: Pat
                   f"{best.figures.get('test_accuracy') or 0:.4f} (`dvc exp apply {best.name}` "
                   "then `dvc pull`).", ""]
         lines += _table(["key", "params.yaml", "best"],
-                        [[f"`{key}`", search.as_text(search.default(key)),
-                          search.as_text(best.config[key])] for key in keys])
+                        [[f"`{key}`", space.as_text(space.default(key)),
+                          space.as_text(best.config[key])] for key in keys])
         ranked = sorted(done, key=lambda t: t.figures[metric], reverse=better is max)
         lines += ["", "### Finished trials, best first", ""]
         lines += _table(["rank", "experiment", *short, metric, "test accuracy", "trained"],
@@ -254,3 +256,42 @@ def report(found: list[Trial], space: search.Space, setup: Setup, args, out: Pat
     text = "\n".join(lines) + "\n"
     out.write_text(text)
     return text
+
+
+def run(args, argv: list[str]) -> None:
+    """TPE or random search, ASHA if asked, over Ray Tune; resumable (`argv`, less
+    --resume, names the search)."""
+    if args.trials < 1:
+        raise UserError("--trials must be at least 1")
+    searched = space.parse(args.overrides)
+    model = searched.model()
+    space.check(searched)
+    epochs_key = f"models.{model}.epochs"
+    if epochs_key in searched.searched:
+        raise UserError(f"-S {epochs_key}: a search follows its trials epoch by epoch; "
+                        "set the epochs, do not search them")
+    epochs = int(searched.fixed.get(epochs_key, params_file.load().models[model].epochs))
+    url, commit = cluster.publish_commit(args.remote)
+    kept = [a for a in argv if a != "--resume"]  # the same command resumes the same search
+    sweep_id = hashlib.sha256(json.dumps([commit, kept]).encode()).hexdigest()[:8]
+    setup = Setup(sweep_id, searched.fixed, model, args.metric, epochs, url, commit)
+    storage = cluster.SWEEPS / sweep_id
+    ray = cluster.connect(args.address, sys.modules[__name__], space)
+    print(f"sweep {sweep_id}: {'resuming ' if args.resume else ''}{args.search} search of "
+          f"{args.trials} trials over {', '.join(searched.searched)}"
+          f"{', ASHA' if args.early_stop else ''}; {commit[:8]} on {len(ray.nodes())} node(s)",
+          flush=True)
+    started = time.perf_counter()
+    cluster.prepare_data(ray, {"repo": url, "commit": commit})
+    results = tune_run(searched, setup, args, storage, board(setup, args.trials))
+    found = trials(results, setup)
+    finished = sorted(t.name for t in found if t.status == "finished")
+    if finished:
+        cluster.dvc("exp", "pull", "--force", args.remote, *finished)
+    print(report(found, searched, setup, args, cluster.SWEEPS / f"{sweep_id}.md"))
+    print(f"sweep {sweep_id}: {len(finished)} finished, "
+          f"{sum(t.status == 'stopped' for t in found)} stopped early, "
+          f"{sum(t.status == 'failed' for t in found)} failed in "
+          f"{time.perf_counter() - started:.0f}s; written to {cluster.SWEEPS / sweep_id}.md")
+    if not finished:
+        raise UserError("no trial finished: see the report for what stopped or failed them")

@@ -1,10 +1,10 @@
-"""Render the pipeline's charts to PNG, with no browser (`make figures`, CI comments).
+"""Draw the pipeline's charts as PNG files, with no browser (`make charts`).
 
-    python -m stages.figures --out docs/images              # this workspace
-    python -m stages.figures --out figures --rev main       # main against this workspace
+    python -m stages.charts --out docs/images              # this workspace
+    python -m stages.charts --out charts --rev main        # main against this workspace
 
 The top-level charts of dvc.yaml (learning curves, the leaderboard), filled in
-by DVC and drawn by the same Vega as `dvc plots show` (`stages.reporting.charts`).
+by DVC and drawn by the same Vega as `dvc plots show` (`stages.reporting.vega`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from stages.common.cli import UserError, run
-from stages.reporting.charts import chart_specs, render
+from stages.reporting.vega import chart_specs, render
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     if not specs:
         raise UserError("DVC has no charts to draw yet: run `dvc repro` first")
     for path in render(specs, args.out):
-        print(f"figures: wrote {path}")
+        print(f"charts: wrote {path}")
 
 
 if __name__ == "__main__":

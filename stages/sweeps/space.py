@@ -27,7 +27,7 @@ import yaml
 
 from stages.common import paths
 from stages.common.cli import UserError, did_you_mean
-from stages.config import schema
+from stages.config import params_file
 
 INDEX = re.compile(r"\[(\d+)\]")
 
@@ -138,7 +138,7 @@ def check(space: Space) -> None:
                 trial = space.overrides({**first, key: value})
                 apply_overrides(copy, trial)
                 try:
-                    schema.load(copy)
+                    params_file.load(copy)
                 except UserError as error:
                     raise UserError(f"-S {key}={as_text(value)}: {error}") from None
 

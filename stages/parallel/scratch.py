@@ -6,7 +6,7 @@ module to the nodes by value). A scratch copy is:
 
 1. the workspace's small files, as git sees them (code, params.yaml, the values
    `validate` handed on), and a dvc.lock holding every stage finished so far;
-2. one Python process in it (`python -m stages.team.scratch`, from the copy's own
+2. one Python process in it (`python -m stages.parallel.scratch`, from the copy's own
    code) that asks DVC, through its Python API, to link the stages' inputs from
    the DVC cache the copy shares with the workspace (`checkout`; on a cluster,
    `pull` from the DVC remote into the node's cache), then to reproduce each
@@ -14,7 +14,7 @@ module to the nodes by value). A scratch copy is:
    and runs it or takes it from its run-cache. Outputs and the run-cache entry
    land in the shared cache; on a cluster they are pushed to the DVC remote.
 
-The workspace then takes the results from the run-cache (`stages.team.parallel`).
+The workspace then takes the results from the run-cache (`stages.parallel.scheduler`).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def run(job: Job) -> list[Result]:
         if job.lock.get("stages"):
             (scratch / "dvc.lock").write_text(yaml.safe_dump(job.lock, sort_keys=False))
         (scratch / ".dvc" / "config.local").write_text(_config(job))
-        args = [sys.executable, "-m", "stages.team.scratch", "--results", "results.json",
+        args = [sys.executable, "-m", "stages.parallel.scratch", "--results", "results.json",
                 *(["--remote"] if job.remote else []), *job.stages,
                 *(arg for stage in job.inputs for arg in ("--input", stage))]
         path = os.pathsep.join(filter(None, [str(scratch), os.environ.get("PYTHONPATH")]))
@@ -195,7 +195,7 @@ def cause(error: BaseException) -> str:
 
 
 def main(argv: list[str]) -> None:
-    """`python -m stages.team.scratch --results FILE [--remote] STAGE... [--input S]...`"""
+    """`python -m stages.parallel.scratch --results FILE [--remote] STAGE... [--input S]...`"""
     import argparse
 
     from dvc.exceptions import DvcException

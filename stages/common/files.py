@@ -1,4 +1,5 @@
-"""Files in and out, safely and byte-for-byte reproducibly (numpy only).
+"""Files in and out, safely and byte-for-byte reproducibly (numpy only): what every
+stage and command writes and reads goes through here.
 
 Every output goes through `atomic_output`: it is written to a temporary file
 beside its final path and renamed into place only when complete, so an error
@@ -20,9 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common import paths
 from stages.common.cli import UserError
-from stages.data.mnist import INPUT_SHAPE, NUM_CLASSES
 
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -86,24 +85,6 @@ def load_npz(path: str | os.PathLike, keys: tuple[str, ...]) -> dict[str, np.nda
                         "it may be truncated or corrupt") from None
 
 
-def load_prepared(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """One prepared split, checked: x float32 (N, 28, 28, 1) in [0, 1], y 0-9."""
-    path = paths.prepared(split)
-    arrays = load_npz(path, ("x", "y"))
-    x, y = arrays["x"], arrays["y"]
-    if x.dtype != np.float32 or x.shape[1:] != INPUT_SHAPE or y.shape != (len(x),):
-        raise UserError(f"{path}: expected x float32 (N, 28, 28, 1) and N labels, got "
-                        f"{x.dtype} {x.shape} and {y.shape}; rerun `dvc repro prepare`")
-    if not np.isfinite(x).all():
-        raise UserError(f"{path}: images contain NaN or infinite values; "
-                        "rerun `dvc repro prepare` from a valid raw file")
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise UserError(f"{path}: pixels must be in [0, 1]; rerun `dvc repro prepare`")
-    if y.size and y.max() >= NUM_CLASSES:
-        raise UserError(f"{path}: labels must be 0-9; rerun `dvc repro prepare`")
-    return x, y
-
-
 def write_json(path: str | os.PathLike, data: object) -> None:
     """Write JSON with sorted keys and a trailing newline, atomically."""
     with atomic_output(path) as tmp:
@@ -115,15 +96,6 @@ def read_json(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist: run `dvc repro` to make it")
-    return json.loads(path.read_text())
-
-
-def read_handed(stage: str, model: str | None = None) -> dict:
-    """The checked params `validate` handed `stage` (for `model`), or a clear error."""
-    path = paths.validated(stage, model)
-    if not path.is_file():
-        what = f"no model {model!r} was validated" if model else "params.yaml was not validated"
-        raise UserError(f"{what} ({path} is missing): is it in params.yaml? Run `dvc repro`")
     return json.loads(path.read_text())
 
 

@@ -2,7 +2,7 @@
 
 DVC judges every step. It says which stages `dvc repro TARGETS` would run and
 in which order (its own `plan_repro`), which of them are stale (`status`), and,
-inside each scratch copy of the workspace (`stages.team.scratch`), whether a
+inside each scratch copy of the workspace (`stages.parallel.scratch`), whether a
 stage changed and how to run it. A stage that nothing could run beside runs
 here, in the workspace, as `dvc repro --single-item` runs it; the others run
 in scratch copies sharing the DVC cache (on a cluster, the DVC remote), a
@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from stages.common.cli import UserError
-from stages.team import scratch
+from stages.parallel import scratch
 
 
 @dataclass
