@@ -2,14 +2,14 @@
 
     python -m stages.repro [--jobs N] [--address auto|ray://head:10001] [TARGETS...]
 
-DVC decides what is stale and what it stores; this decides only where each
-stage runs (`stages.parallel.scheduler`). The workspace, dvc.lock and the DVC cache
-end as a plain `dvc repro TARGETS` leaves them, and the run-cache holds every
-stage, so a teammate's `dvc repro --pull` restores them. One line per stage
-started and finished, with its figures and the counts of stages waiting,
-running and done. A failing stage is named with its message; the stages that
-do not depend on it still finish and are kept. Ctrl-C stops the running stages
-and keeps every finished one.
+DVC decides what is stale, runs each stage and stores it; this decides only when,
+and where, each stage runs: in this workspace, up to --jobs at a time
+(`stages.parallel.workspace`), or on the nodes of a Ray cluster
+(`stages.parallel.on_ray`). The workspace, dvc.lock and the run-cache end as a
+plain `dvc repro TARGETS` leaves them. One line per stage started and done,
+the stages' own lines between. A failing stage is named with its message; the
+stages that do not depend on it still finish and are kept. Ctrl-C stops the
+running stages and keeps every finished one.
 """
 
 from __future__ import annotations
@@ -19,13 +19,16 @@ import os
 import sys
 import time
 
+from stages.common import warm_start
 from stages.common.cli import UserError, run
-from stages.parallel.scheduler import Home, LocalRunner, RayRunner, Scheduler
+from stages.parallel.on_ray import ClusterRun, RayRunner
+from stages.parallel.plan import Home
+from stages.parallel.workspace import WorkspaceRun
 
 
 def default_jobs() -> int:
     """One stage per core: a stage trains on one thread per op (stages/modeling/backend.py),
-    so each keeps about one core busy (measured in the README's Benchmarks)."""
+    so each keeps about one core busy (measured: docs/benchmarks.md)."""
     return max(1, os.cpu_count() or 1)
 
 
@@ -42,27 +45,28 @@ def main(argv: list[str] | None = None) -> None:
     if args.jobs is not None and args.jobs < 1:
         raise UserError("--jobs must be at least 1")
     started = time.perf_counter()
+    if not args.address:  # TensorFlow's import under way while DVC plans and the first stages run
+        warm_start.start_ahead(owner=os.getpid())
     home = Home()
     plan = home.plan(args.targets)
     jobs = args.jobs or (len(plan.order) if args.address else default_jobs())
-    runner = (RayRunner(args.address) if args.address else
-              LocalRunner(jobs, home))
-    scheduler = Scheduler(plan, home, jobs, runner, remote=bool(args.address))
+    runner = (ClusterRun(plan, home, jobs, RayRunner(args.address), remote=True)
+              if args.address else WorkspaceRun(plan, home, jobs))
     print(f"repro: {len(plan.order)} stages, up to {min(jobs, len(plan.order))} at a time"
           f"{' on ' + args.address if args.address else ''}", flush=True)
     try:
-        scheduler.run()
+        runner.run()
     except KeyboardInterrupt:
-        scheduler.stop()
-        print(f"interrupted: stopped the running stages; {len(scheduler.done)} finished "
+        runner.stop()
+        print(f"interrupted: stopped the running stages; {len(runner.ran)} finished "
               "stage(s) are kept", file=sys.stderr)
         sys.exit(130)
-    print(f"repro: {len(scheduler.ran)} ran, {len(scheduler.done) - len(scheduler.ran)} up to "
-          f"date, {len(scheduler.failed)} failed, {len(scheduler.skipped)} not run in "
-          f"{time.perf_counter() - started:.1f}s", flush=True)
-    if scheduler.failed:
-        raise UserError(f"{len(scheduler.failed)} stage(s) failed: " + "; ".join(
-            f"{stage}: {reason}" for stage, reason in scheduler.failed.items()))
+    print(f"repro: {len(runner.ran)} ran, {len(runner.restored)} from the run-cache, "
+          f"{len(runner.up_to_date)} up to date, {len(runner.failed)} failed, "
+          f"{len(runner.skipped)} not run in {time.perf_counter() - started:.1f}s", flush=True)
+    if runner.failed:
+        raise UserError(f"{len(runner.failed)} stage(s) failed: " + "; ".join(
+            f"{stage}: {reason}" for stage, reason in runner.failed.items()))
 
 
 if __name__ == "__main__":

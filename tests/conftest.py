@@ -126,8 +126,9 @@ def in_workspace(workspace, monkeypatch) -> Path:
 
 @pytest.fixture
 def scratch(tmp_path, monkeypatch) -> Path:
-    """An empty working directory holding a copy of the project's params.yaml."""
-    for name in ("params.yaml", *ENVIRONMENT_FILES):
+    """An empty working directory holding a copy of the project's params.yaml (and the
+    files `validate` reads beside it)."""
+    for name in ("params.yaml", "dvc.yaml", *ENVIRONMENT_FILES):
         shutil.copy(ROOT / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -20,6 +20,11 @@ def path(stage: str, model: str | None = None) -> Path:
     return paths.VALIDATED / stage / f"{model}.json" if model else paths.VALIDATED / f"{stage}.json"
 
 
+def code(stage: str) -> Path:
+    """The fingerprint of the code `stage` runs (`stages.common.code_deps`)."""
+    return paths.VALIDATED / "code" / f"{stage}.json"
+
+
 def read(stage: str, model: str | None = None) -> dict:
     """The values `validate` handed `stage` (for `model`), or a clear error."""
     found = path(stage, model)

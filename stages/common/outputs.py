@@ -17,6 +17,11 @@ from stages.common.paths import DVC_YAML
 SECTIONS = ("outs", "metrics", "plots")
 
 
+def stage_kinds() -> list[str]:
+    """The stages of dvc.yaml (a `foreach` stage once), in its order."""
+    return list(yaml.safe_load(DVC_YAML.read_text())["stages"])
+
+
 def _definition(kind: str) -> dict:
     stages = yaml.safe_load(DVC_YAML.read_text())["stages"]
     definition = stages.get(kind, {})

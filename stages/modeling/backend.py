@@ -24,11 +24,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
+from stages.common.warm_start import QUIET_TENSORFLOW, TENSORFLOW_ENVIRONMENT
+
 INTRA_OP_THREADS, INTER_OP_THREADS = 1, 2
 SHOW_LOG = os.environ.get("MNIST_ZOO_TF_LOG") == "1"
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if SHOW_LOG else "2")
-os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+os.environ.update(TENSORFLOW_ENVIRONMENT)
+for _name, _value in QUIET_TENSORFLOW.items():
+    os.environ.setdefault(_name, "0" if SHOW_LOG else _value)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ module to the nodes by value). A scratch copy is:
    and runs it or takes it from its run-cache. Outputs and the run-cache entry
    land in the shared cache; on a cluster they are pushed to the DVC remote.
 
-The workspace then takes the results from the run-cache (`stages.parallel.scheduler`).
+The workspace then takes the results from the run-cache (`stages.parallel.on_ray`).
 """
 
 from __future__ import annotations

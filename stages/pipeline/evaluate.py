@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common import environment, handed, paths, phases
-from stages.common.cli import run
+from stages.common import environment, handed, paths, phases, warm_start
 from stages.common.files import atomic_output, read_history, write_json
 from stages.data.mnist import load_prepared
 from stages.modeling import scoring
@@ -98,4 +97,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run(lambda: main(sys.argv[1:]))
+    warm_start.run(__spec__.name, lambda: main(sys.argv[1:]))

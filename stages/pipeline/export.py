@@ -17,8 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from stages.common import environment, handed, paths, phases
-from stages.common.cli import run
+from stages.common import environment, handed, paths, phases, warm_start
 from stages.common.files import write_json
 from stages.data.mnist import load_prepared
 
@@ -59,4 +58,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run(lambda: main(sys.argv[1:]))
+    warm_start.run(__spec__.name, lambda: main(sys.argv[1:]))

@@ -12,19 +12,22 @@ output stays as it was.
 It is the only stage that reads params.yaml. It hands each stage exactly the
 checked values that stage uses, in `data/validated/` (`config.params_file.for_stages`):
 `download.json`, `prepare.json`, `report.json`, `train/<model>.json`,
-`evaluate/<model>.json`, `export/<model>.json`, and `environment.json` (the
-library versions the model stages depend on). It keeps dvc.yaml's `artifacts:`
-(the model registry) in step with the models (`config.artifacts`). Editing the
-schema code reruns this stage alone while what it writes stays the same. It also
-removes every output of a model that is no longer in params.yaml (DVC leaves
-outputs of stages that no longer exist behind).
+`evaluate/<model>.json`, `export/<model>.json`, `environment.json` (the
+library versions the model stages depend on), and `code/<stage>.json`: the
+modules each stage runs, fingerprinted (`common.code_deps`), its code dependency.
+It depends on all of stages/: any edit reruns it, and what it writes decides what
+else reruns (an edit of the schema code, or of a command, reruns it alone). It
+keeps dvc.yaml's `artifacts:` (the model registry) in step with the models
+(`config.artifacts`), and removes every output of a model that is no longer in
+params.yaml (DVC leaves outputs of stages that no longer exist behind).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 
-from stages.common import environment, handed, outputs, paths
+from stages.common import code_deps, environment, handed, outputs, paths, warm_start
 from stages.common.cli import run
 from stages.common.files import write_json
 from stages.config import artifacts, params_file
@@ -41,12 +44,17 @@ def remove_model(name: str) -> None:
 
 def main() -> None:
     """Validate, hand each stage its values, and clear out removed models."""
+    if os.environ.get("DVC_STAGE"):  # a run: the model stages after it find TensorFlow in
+        warm_start.start_ahead()
     params = params_file.load(paths.PARAMS)
     versions = environment.pinned()
     environment.check(versions, paths.REQUIREMENTS)
     write_json(paths.ENVIRONMENT, versions)
     for (stage, model), values in params_file.for_stages(params).items():
         write_json(handed.path(stage, model), values)
+    for stage in outputs.stage_kinds():
+        if stage != "validate":  # which depends on all of stages/
+            write_json(handed.code(stage), code_deps.fingerprint(f"stages.pipeline.{stage}"))
     known = {path.stem for path in paths.VALIDATED.glob("train/*.json")}
     for name in sorted(known - set(params.models)):
         remove_model(name)

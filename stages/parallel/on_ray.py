@@ -1,12 +1,13 @@
-"""`dvc repro`, with the stages that do not depend on each other run side by side.
+"""`dvc repro` over a Ray cluster: the stages that do not depend on each other on its nodes.
 
 DVC judges every step. It says which stages `dvc repro TARGETS` would run and
-in which order (its own `plan_repro`), which of them are stale (`status`), and,
-inside each scratch copy of the workspace (`stages.parallel.scratch`), whether a
-stage changed and how to run it. A stage that nothing could run beside runs
-here, in the workspace, as `dvc repro --single-item` runs it; the others run
-in scratch copies sharing the DVC cache (on a cluster, the DVC remote), a
-stage and the children only it was holding up (train@m, then evaluate@m) in
+in which order (`stages.parallel.plan`), which of them are stale (`status`),
+and, inside each scratch copy of the workspace on a node
+(`stages.parallel.scratch`), whether a stage changed and how to run it. A stage
+that nothing could run beside runs here, in the workspace, as `dvc repro
+--single-item` runs it; the others run in scratch copies on the nodes, taking
+their inputs from the DVC remote and pushing their results to it, a stage and
+the children only it was holding up (train@m, then evaluate@m and export@m) in
 one copy. The workspace takes every finished stage from DVC's run-cache
 ("Stage ... is cached - skipping run"), in DVC's own order, so dvc.lock and
 every output end as a plain `dvc repro` leaves them.
@@ -14,83 +15,15 @@ every output end as a plain `dvc repro` leaves them.
 
 from __future__ import annotations
 
-import concurrent.futures
-import logging
 import subprocess
-import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from stages.common.cli import UserError
 from stages.parallel import scratch
-
-
-@dataclass
-class Plan:
-    """The stages `dvc repro TARGETS` would consider, in DVC's order, and their inputs."""
-
-    order: list[str]
-    parents: dict[str, set[str]]
-    home_only: set[str]    # outputs DVC keeps in place (persist): never from the run-cache
-
-    def descendants(self, stage: str) -> set[str]:
-        found, frontier = set(), {stage}
-        while frontier:
-            frontier = {s for s in self.order if self.parents[s] & frontier} - found
-            found |= frontier
-        return found
-
-
-class Home:
-    """The workspace, through DVC's Python API: one process, no command start-up each time.
-    DVC's own chatter ("Updating lock file", how to `git add`) is left out: the progress
-    lines say what happened; its warnings and errors still come through."""
-
-    @staticmethod
-    def _repo():
-        from dvc.repo import Repo
-
-        logging.getLogger("dvc").setLevel(logging.WARNING)
-        return Repo()
-
-    def plan(self, targets: list[str]) -> Plan:
-        """The stages `dvc repro TARGETS` covers, in DVC's order."""
-        from dvc.exceptions import DvcException
-        from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
-
-        try:
-            with self._repo() as repo:
-                graph = get_active_graph(repo.index.graph)
-                steps = plan_repro(graph, collect_stages(repo, targets or ["dvc.yaml"]))
-                names = [stage.addressing for stage in steps]
-                parents = {stage.addressing: {dep.addressing for dep in graph.successors(stage)
-                                              if dep.addressing in names} for stage in steps}
-                persist = {stage.addressing for stage in steps
-                           if not stage.outs or any(out.persist for out in stage.outs)}
-                self.cache = repo.cache.local_cache_dir
-                self.tmp = Path(repo.tmp_dir)
-        except DvcException as error:
-            raise UserError(f"dvc: {error}") from None
-        return Plan(names, parents, persist)
-
-    def stale(self, stages: list[str]) -> set[str]:
-        """The stages DVC's `status` says changed, as the workspace stands now."""
-        if not stages:
-            return set()
-        with self._repo() as repo:
-            return {name.split(":")[-1] for name in repo.status(targets=stages)}
-
-    def reproduce(self, stages: list[str], pull: bool = False) -> None:
-        """`dvc repro --single-item STAGES`: here, each is taken from the run-cache."""
-        with self._repo() as repo:
-            repo.reproduce(stages, single_item=True, pull=pull)
-
-    def push(self, stages: list[str]) -> None:
-        with self._repo() as repo:
-            repo.push(targets=stages)
+from stages.parallel.plan import Home, Plan, Progress
 
 
 def workspace_files() -> list[str]:
@@ -103,21 +36,7 @@ def workspace_files() -> list[str]:
     return [name for name in listed.stdout.decode().split("\0") if name and name != "dvc.lock"]
 
 
-@dataclass
-class Progress:
-    """The lines a person reads: each stage started and finished, and the counts."""
-
-    total: int
-    running: int = 0
-    done: int = 0
-    started: dict[str, float] = field(default_factory=dict)
-
-    def line(self, text: str) -> None:
-        print(f"repro: {text}  [{self.total - self.running - self.done} waiting, "
-              f"{self.running} running, {self.done} done]", flush=True)
-
-
-class Scheduler:
+class ClusterRun:
     """Decides, stage by stage, where each runs; keeps the workspace caught up."""
 
     def __init__(self, plan: Plan, home: Home, jobs: int, runner, remote: bool) -> None:
@@ -129,8 +48,13 @@ class Scheduler:
         self.skipped: set[str] = set()
         self.running: dict[tuple[str, ...], object] = {}
         self.ran: list[str] = []
+        self.restored: list[str] = []  # every result comes here from the run-cache: ran
         self.pushed: set[str] = set()
         self.progress = Progress(len(plan.order))
+
+    @property
+    def up_to_date(self) -> set[str]:
+        return self.done - set(self.ran)
 
     def _settled(self, stage: str) -> bool:
         return stage in self.done or stage in self.failed or stage in self.skipped
@@ -304,32 +228,6 @@ class Scheduler:
             if not self._settled(stage) and stage not in self.finished:
                 self.skipped.add(stage)
         self.catch_up()
-
-
-class LocalRunner:
-    """Scratch copies on this machine, in DVC's tmp folder, sharing the workspace's DVC
-    cache: inputs are links to it, and results land in it directly."""
-
-    def __init__(self, jobs: int, home: Home) -> None:
-        self.cache, self.root = home.cache, home.tmp / "repro"
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.pool = concurrent.futures.ThreadPoolExecutor(jobs)
-
-    def placement(self) -> dict:
-        return {"cache": self.cache, "remote": False,
-                "scratch_root": tempfile.mkdtemp(dir=self.root)}
-
-    def submit(self, job: scratch.Job) -> concurrent.futures.Future:
-        return self.pool.submit(scratch.run, job)
-
-    def wait(self, running: dict, timeout: float) -> list[tuple[tuple, list[scratch.Result]]]:
-        done, _ = concurrent.futures.wait(list(running.values()), timeout,
-                                          return_when=concurrent.futures.FIRST_COMPLETED)
-        return [(chain, future.result()) for chain, future in running.items() if future in done]
-
-    def cancel(self) -> None:
-        scratch.stop()
-        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class RayRunner:

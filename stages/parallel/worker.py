@@ -1,0 +1,77 @@
+"""One of `stages.repro`'s DVC processes in the workspace: stages in, one at a time.
+
+    python -m stages.parallel.worker RESULTS_FD     (stage names on stdin, one a line)
+
+Each stage is `dvc repro --single-item STAGE` through DVC's Python API, in a
+process that imported DVC once: DVC decides whether the stage changed, runs it
+(or takes it from its run-cache) and records it. Several workers share the
+workspace as DVC allows: its repository lock is held while a stage is prepared
+and recorded, and released while the stage's command runs (its read/write locks
+keep two stages from touching the same outputs). The stage's own lines go to
+this process's stdout; one JSON line per stage goes to RESULTS_FD.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+
+
+def cause(error: BaseException) -> str:
+    """The innermost message: for a stage's own failure, its command's exit."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+class DvcSays(logging.Handler):
+    """Notes a stage DVC took from its run-cache. (DVC's own chatter, "Running stage",
+    "Updating lock file", is not shown: the stages speak for themselves; its warnings
+    and errors are, by its own handler.)"""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.restored = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "is cached - skipping run" in record.getMessage():
+            self.restored = True
+
+
+def reproduce(stage: str, said: DvcSays) -> dict:
+    """Run one stage as `dvc repro --single-item` would; what became of it."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    started = time.perf_counter()
+    said.restored = False
+    try:
+        with Repo(_wait_for_lock=True) as repo:
+            done = repo.reproduce(stage, single_item=True)
+    except DvcException as error:
+        return {"stage": stage, "error": cause(error), "seconds": time.perf_counter() - started}
+    except KeyboardInterrupt:
+        return {"stage": stage, "error": "interrupted", "seconds": time.perf_counter() - started}
+    return {"stage": stage, "ran": bool(done), "restored": said.restored,
+            "seconds": time.perf_counter() - started}
+
+
+def main(results_fd: int) -> None:
+    import dvc.repo
+
+    said = DvcSays()
+    dvc = logging.getLogger("dvc")
+    dvc.handlers = [*(h for h in dvc.handlers if h.level >= logging.WARNING), said]
+    with os.fdopen(results_fd, "w") as results:
+        for line in sys.stdin:
+            outcome = reproduce(line.strip(), said)
+            sys.stdout.flush()
+            results.write(json.dumps(outcome) + "\n")
+            results.flush()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
