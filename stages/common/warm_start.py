@@ -51,6 +51,7 @@ PRELOAD = ("tensorflow", "keras", "matplotlib.figure", "matplotlib.backends.back
 IDLE_SECONDS = float(os.environ.get("MNIST_ZOO_WARM_IDLE", "30"))
 SWITCH = "MNIST_ZOO_WARM"  # "0": off
 IN_CHILD = "MNIST_ZOO_WARM_CHILD"
+MAX_SOCKET_PATH = 107  # bytes: what a Unix socket's address holds, less its final zero
 KEY_ENVIRONMENT = ("TF_", "OMP_", "KMP_", "MKL_", "CUDA_", "MNIST_ZOO_", "PYTHONHASHSEED")
 
 
@@ -71,7 +72,9 @@ def run(module: str, main: Callable[[], None]) -> None:
     try:
         connection = connect()
         pid = _hand_over(connection, module)
-    except OSError:  # no server could be started or reached: the cold way, as before
+    except OSError as error:  # no server to be had: the cold way, as before
+        print(f"warning: no warm start ({error}); this stage imports TensorFlow itself",
+              file=sys.stderr, flush=True)
         run_here(main)
         return
     sys.exit(_wait(connection, pid))
@@ -95,8 +98,13 @@ def socket_path() -> Path:
     """This user's socket for `key()`, in a folder only they can enter."""
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
     folder = base / f"mnist-zoo-warm-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    return folder / f"{key()}.sock"
+    path = folder / f"{key()}.sock"
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        raise OSError(f"its socket path would be {len(os.fsencode(path))} bytes, more than "
+                      f"a socket takes ({MAX_SOCKET_PATH}): set XDG_RUNTIME_DIR to a shorter "
+                      "folder")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
 
 
 def connect() -> socket.socket:

@@ -1,5 +1,6 @@
-"""`python -m stages.repro`: independent stages side by side, with the workspace, dvc.lock
-and the run-cache ending exactly as a plain `dvc repro` of the same commit leaves them."""
+"""`python -m stages.repro`: independent stages side by side in the workspace, with the
+outputs, dvc.lock and the run-cache ending exactly as a plain `dvc repro` of the same
+commit leaves them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -28,6 +30,18 @@ def outputs(project: Project) -> dict[str, str]:
             if path.startswith(("models/", "metrics/", "plots/", "reports/", "data/"))}
 
 
+def running_in(directory: Path) -> list[str]:
+    """Processes whose working directory is `directory` (a DVC worker, a stage)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == directory:
+                found.append((entry / "cmdline").read_text().replace("\0", " "))
+        except OSError:
+            continue
+    return found
+
+
 def lock_stages(project: Project) -> list[str]:
     return list(yaml.safe_load((project.path / "dvc.lock").read_text())["stages"])
 
@@ -40,13 +54,17 @@ def test_side_by_side_gives_what_a_plain_repro_gives(reproduced, reproduced_data
                              reproduced_data["sha256"])
     result = repro(project, "--jobs", "2")
     lines = result.stdout.splitlines()
-    for model in MODELS:  # each model's stages in one scratch copy, side by side
-        assert (f"repro: started train@{model} then evaluate@{model} then export@{model}"
-                in "\n".join(lines))
-        [done] = [line for line in lines if line.startswith(f"repro: done train@{model} in ")]
-        assert re.search(r"val_accuracy \d\.\d{4} after 1 epoch", done), done
+    for model in MODELS:  # each stage's own lines come through, between repro's
+        for kind in ("train", "evaluate", "export"):
+            assert f"repro: started {kind}@{model}  [" in result.stdout
+            assert re.search(rf"^repro: done {kind}@{model} in \d+\.\ds  \[", result.stdout,
+                             re.MULTILINE)
+        assert re.search(rf"^train@{model}: val_accuracy \d\.\d{{4}} after 1 epoch",
+                         result.stdout, re.MULTILINE)
     assert re.search(r"\[\d+ waiting, \d+ running, \d+ done\]", lines[1])
-    assert lines[-1].startswith(f"repro: {4 + 3 * len(MODELS)} ran, 0 up to date, 0 failed")
+    assert not [line for line in lines if line.startswith(("Running stage", "Updating lock"))]
+    assert lines[-1].startswith(f"repro: {4 + 3 * len(MODELS)} ran, 0 from the run-cache, "
+                                "0 up to date, 0 failed")
     assert lock_stages(project) == lock_stages(reproduced)  # DVC's own order
     ours, theirs = project.lock_hashes(), reproduced.lock_hashes()
     assert {path for path in theirs if ours[path] != theirs[path]} <= TIMED
@@ -73,7 +91,8 @@ def test_an_up_to_date_workspace_runs_nothing(reproduced_copy):
     result = repro(reproduced_copy)
     total = 4 + 3 * len(MODELS)
     assert result.stdout.splitlines()[0] == f"repro: {total} stages, up to 2 at a time"
-    assert result.stdout.splitlines()[-1].startswith(f"repro: 0 ran, {total} up to date")
+    assert result.stdout.splitlines()[-1].startswith(
+        f"repro: 0 ran, 0 from the run-cache, {total} up to date")
     assert reproduced_copy.status() == {}
 
 
@@ -117,11 +136,7 @@ def test_ctrl_c_stops_the_stages_and_keeps_what_finished(tmp_path, mirror):
     kept = lock_stages(project)
     assert {"validate", "download", "prepare"} <= set(kept) and set(kept) & TRAIN
     assert "report" not in kept
-    leftover = [p for p in (project.path / ".dvc/tmp/repro").rglob("*") if p.is_file()]
-    assert leftover == [], "scratch copies left behind"
-    ps = subprocess.run(["pgrep", "-f", "stages.parallel.scratch"], capture_output=True,
-                        text=True)
-    assert ps.stdout == ""
+    assert running_in(project.path) == [], "processes left running in the workspace"
 
     repro(project, "--jobs", "2")  # and again: it finishes
     assert project.status() == {}
