@@ -24,7 +24,10 @@ $(BIN)/dvc: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
+# The git merge drivers for dvc.lock and the pipeline's committed outputs, in this
+# clone's git config (.gitattributes names them; docs/team.md, Branches).
 install: $(BIN)/dvc
+	@if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/python -m stages.merge install; fi
 
 # Ray, for sweeps on a cluster: an optional extra the tests need.
 $(VENV)/.ray: $(BIN)/dvc requirements-ray.txt

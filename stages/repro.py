@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError("--jobs must be at least 1")
     started = time.perf_counter()
     if not args.address:  # TensorFlow's import under way while DVC plans and the first stages run
-        warm_start.start_ahead(owner=os.getpid())
+        warm_start.start_ahead()
     home = Home()
     plan = home.plan(args.targets)
     jobs = args.jobs or (len(plan.order) if args.address else default_jobs())

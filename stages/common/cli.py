@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 
-from stages.common import outputs, phases
+from stages.common import journal, outputs, phases
 
 
 class UserError(Exception):
@@ -32,6 +32,8 @@ def run(main: Callable[[], None]) -> None:
     phases.main_started()
     try:
         main()
+        if stage := os.environ.get("DVC_STAGE"):
+            journal.record(stage)
     except UserError as error:
         print(f"error: {error}{restore_hint(os.environ.get('DVC_STAGE'))}", file=sys.stderr)
         sys.exit(1)

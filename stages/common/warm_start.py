@@ -15,9 +15,11 @@ killed.
 The server is keyed by everything that decides what its TensorFlow is: the
 Python executable and its import path, the versions of TensorFlow, Keras and
 numpy, TensorFlow's environment variables, and this file. The first stage
-that finds none starts one (`validate` starts it ahead under DVC, and
-`stages.repro` for its whole run); it ends after IDLE_SECONDS with no stage
-running, or when the process that started it for a run ends.
+that finds none starts one (`validate` and `stages.repro` start it ahead, so
+that it imports while the first stages run); it ends after IDLE_SECONDS
+(MNIST_ZOO_WARM_IDLE, 60 by default) with no stage running: long enough for
+the next edit of a working session to find it, short enough to leave nothing
+behind for long.
 `MNIST_ZOO_WARM=0` turns the warm start off (every stage imports TensorFlow
 itself, as before); so does
 `MNIST_ZOO_TF_LOG=1`, which shows TensorFlow's own start-up log. The outputs
@@ -48,7 +50,7 @@ TENSORFLOW_ENVIRONMENT = {"TF_ENABLE_ONEDNN_OPTS": "1"}  # oneDNN's kernels, wha
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2"}         # a default: the shell's wins
 PRELOAD = ("tensorflow", "keras", "matplotlib.figure", "matplotlib.backends.backend_agg",
            "onnxruntime", "tf2onnx", "PIL.Image")
-IDLE_SECONDS = float(os.environ.get("MNIST_ZOO_WARM_IDLE", "30"))
+IDLE_SECONDS = float(os.environ.get("MNIST_ZOO_WARM_IDLE", "60"))
 SWITCH = "MNIST_ZOO_WARM"  # "0": off
 IN_CHILD = "MNIST_ZOO_WARM_CHILD"
 MAX_SOCKET_PATH = 107  # bytes: what a Unix socket's address holds, less its final zero
@@ -117,7 +119,7 @@ def connect() -> socket.socket:
             return _connect(path)
         except OSError:
             path.unlink(missing_ok=True)  # a server that died leaves its socket
-            _spawn(path, owner=None)
+            _spawn(path)
             for _ in range(200):  # it binds at once, before it imports TensorFlow
                 with contextlib.suppress(OSError):
                     return _connect(path)
@@ -125,10 +127,9 @@ def connect() -> socket.socket:
             raise
 
 
-def start_ahead(owner: int | None = None) -> None:
+def start_ahead() -> None:
     """Start a server now, without waiting for it: it imports TensorFlow while the stages
-    before the first model stage run. With `owner` (`stages.repro`), it ends with that
-    process too."""
+    before the first model stage run."""
     if not enabled():
         return
     path = socket_path()
@@ -138,7 +139,7 @@ def start_ahead(owner: int | None = None) -> None:
             _connect(path).close()
         except OSError:
             path.unlink(missing_ok=True)
-            _spawn(path, owner)
+            _spawn(path)
 
 
 def _connect(path: Path) -> socket.socket:
@@ -151,11 +152,11 @@ def _connect(path: Path) -> socket.socket:
     return connection
 
 
-def _spawn(path: Path, owner: int | None) -> None:
+def _spawn(path: Path) -> None:
     log = path.with_suffix(".log").open("w")
     checkout = Path(__file__).resolve().parents[2]  # this code's, whatever the directory
-    subprocess.Popen([sys.executable, "-m", "stages.common.warm_start", str(path),
-                      str(owner or 0)], cwd=checkout, stdin=subprocess.DEVNULL, stdout=log,
+    subprocess.Popen([sys.executable, "-m", "stages.common.warm_start", str(path)],
+                     cwd=checkout, stdin=subprocess.DEVNULL, stdout=log,
                      stderr=log, start_new_session=True, close_fds=True)
     log.close()
 
@@ -224,9 +225,8 @@ def _wait(connection: socket.socket, pid: int) -> int:
 
 # The server -------------------------------------------------------------------------
 
-def serve(path: Path, owner: int) -> None:
-    """Listen at `path`, import TensorFlow, fork a child per stage; end when idle or when
-    `owner` (if any) has ended."""
+def serve(path: Path) -> None:
+    """Listen at `path`, import TensorFlow, fork a child per stage; end when idle."""
     os.umask(0o077)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
@@ -243,7 +243,7 @@ def serve(path: Path, owner: int) -> None:
     children: dict[int, socket.socket] = {}
     idle_since = time.monotonic()
     try:
-        while _wanted(path, owner, children, idle_since):
+        while _wanted(path, children, idle_since):
             ready = _select([listener, *children.values()])
             if listener in ready:
                 _start_child(listener, children, path)
@@ -272,24 +272,11 @@ def _draw_nothing() -> None:
     figure.savefig(io.BytesIO(), format="png")
 
 
-def _wanted(path: Path, owner: int, children: dict, idle_since: float) -> bool:
+def _wanted(path: Path, children: dict, idle_since: float) -> bool:
+    """Serve on while a stage runs, or until IDLE_SECONDS with none (or the socket gone)."""
     if children:
         return True
-    if owner and not _alive(owner):
-        return False
-    if time.monotonic() - idle_since > IDLE_SECONDS:
-        return False
-    return path.exists()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return time.monotonic() - idle_since <= IDLE_SECONDS and path.exists()
 
 
 def _select(sockets: list[socket.socket]) -> list[socket.socket]:
@@ -400,4 +387,4 @@ def _child(request: dict, fds: list[int], sockets: list[socket.socket]) -> None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), int(sys.argv[2]))
+    serve(Path(sys.argv[1]))

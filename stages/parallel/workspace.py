@@ -71,9 +71,12 @@ class Worker:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGINT)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """No more stages: it ends once its stage is done (and recorded)."""
         with contextlib.suppress(OSError):
             self.process.stdin.close()
+        if not wait and self.stage is None:  # idle: it ends on its own, at once
+            return
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -110,8 +113,9 @@ class WorkspaceRun:
     def run(self) -> None:
         before = self.home.locked_stages()
         self.workers = [Worker() for _ in range(min(self.jobs, len(self.plan.order)))]
-        changed = self.home.stale(self.plan.order)
-        self.verdict = {stage: (stage in changed, 0) for stage in self.plan.order}
+        # No verdict yet: the first stages (validate) go to a worker, and once they are
+        # done one status call of DVC's sorts the rest (`_refresh`).
+        self.verdict = {stage: (True, -1) for stage in self.plan.order}
         try:
             while not all(self.settled(s) for s in self.plan.order):
                 self.decide()
@@ -125,7 +129,7 @@ class WorkspaceRun:
             raise
         finally:
             for worker in self.workers:
-                worker.close()
+                worker.close(wait=self.failed or self.skipped)
             if set(self.ran + self.restored) - set(before):  # new entries, where they finished
                 self.home.order_lock(before, self.plan.order)
 
@@ -181,21 +185,22 @@ class WorkspaceRun:
                 (self.restored if outcome.get("restored") else self.ran).append(stage)
                 self.progress.line(f"done {stage} in {seconds:.1f}s"
                                    + (" (from the run-cache)" if outcome.get("restored") else ""))
-                self._refresh(stage)
             else:
                 self.up_to_date.add(stage)
+            self._refresh(stage)
 
     def _refresh(self, stage: str) -> None:
-        """After `stage` ran: if more of its children wait than there are workers, one
-        status call says which of them changed (cheaper than a worker asking for each).
-        Only with no stage running: DVC's status takes the read/write locks of the
-        stages it looks at, which a running stage may hold."""
+        """After `stage` ended: if more of its children wait for a verdict than there are
+        workers, one status call of DVC's gives every waiting stage one (cheaper than a
+        worker asking for each). Only with no stage running: DVC's status takes the
+        read/write locks of the stages it looks at, which a running stage may hold."""
         waiting = [c for c in self.plan.children(stage) if not self.settled(c)
-                   and c not in self.running]
+                   and c not in self.running and self._may_have_changed(c)]
         if len(waiting) > self.jobs and not self.running:
-            changed = self.home.stale(waiting)
-            for child in waiting:
-                self.verdict[child] = (child in changed, self.step + 1)
+            undecided = [s for s in self.plan.order if not self.settled(s)]
+            changed = self.home.stale(undecided)
+            for name in undecided:
+                self.verdict[name] = (name in changed, self.step + 1)
 
     @staticmethod
     def _reason(lines: list[str], error: str) -> str:

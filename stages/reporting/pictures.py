@@ -130,3 +130,21 @@ def convergence(path: str | os.PathLike, values: list[float | None], higher_is_b
     ax.legend()
     fig.tight_layout()
     _save(fig, path)
+
+
+def compared_history(path: str | os.PathLike, base: list[dict], here: list[dict], title: str,
+                     base_label: str) -> None:
+    """Validation accuracy and loss per epoch on two sides of a comparison: the base
+    dashed, this branch solid."""
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2)
+    for ax, metric in zip(axes, ("val_accuracy", "val_loss"), strict=True):
+        for rows, style, label in ((base, "o--", base_label), (here, "o-", "this branch")):
+            if rows:
+                ax.plot([r["epoch"] for r in rows], [r[metric] for r in rows], style,
+                        label=label)
+        ax.set(xlabel="epoch", ylabel=metric.replace("_", " "), title=f"{title}: {metric}")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    _save(fig, path)

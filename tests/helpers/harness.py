@@ -94,17 +94,21 @@ class Project:
 
     @classmethod
     def create(cls, path: Path, data_url: str, data_sha256: str, epochs: int | None = 1,
-               models: list[str] | None = None) -> Project:
-        """Copy the project, point it at the synthetic data, keep `models` (the test
-        models by default), commit (`epochs=None` keeps each model's own)."""
+               models: list[str] | None = None, source: Path = ROOT) -> Project:
+        """Copy the project (this checkout's, or the tree at `source`), point it at the
+        data, keep `models` (the test models by default), commit (`epochs=None` keeps
+        each model's own)."""
         path.mkdir(parents=True, exist_ok=True)
         for name in PROJECT_FILES:
-            source, target = ROOT / name, path / name
-            if source.is_dir():
-                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            source_file, target = source / name, path / name
+            if not source_file.exists():
+                continue
+            if source_file.is_dir():
+                shutil.copytree(source_file, target,
+                                ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
+                shutil.copy2(source_file, target)
         project = cls(path)
         project.git("init", "-q", "-b", "main")
         models = {name: block for name, block in project.params()["models"].items()

@@ -119,7 +119,7 @@ def test_a_forked_stage_gives_the_bytes_of_a_fresh_process(stage_dir, tmp_path, 
 
 
 def test_many_stages_through_one_server_never_hang(stage_dir, tmp_path, runtime):
-    """TensorFlow and fork: 24 stages, three at a time, each done in bounded time with
+    """TensorFlow and fork: 18 stages, three at a time, each done in bounded time with
     the same figures."""
     env = environment(runtime)
     stage(stage_dir, env, "stages.pipeline.evaluate", "quickstart")
@@ -136,8 +136,8 @@ def test_many_stages_through_one_server_never_hang(stage_dir, tmp_path, runtime)
         return json.loads((directory / "metrics/quickstart.json").read_text())["test_accuracy"]
 
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        found = list(pool.map(evaluate, range(24)))
-    assert found == [expected] * 24
+        found = list(pool.map(evaluate, range(18)))
+    assert found == [expected] * 18
     assert len(servers(runtime)) == 1
 
 
@@ -147,21 +147,6 @@ def test_nothing_is_left_running_after_a_run(stage_dir, tmp_path, runtime):
     [server] = servers(runtime)
     assert gone_within(10, lambda: server in servers(runtime)), "idle server still running"
     assert list(runtime.glob("*/*.sock")) == []
-
-
-def test_a_run_that_owns_its_server_takes_it_along(stage_dir, tmp_path, runtime):
-    """`stages.repro` starts the server for its run: it ends when that process ends,
-    however long its idle time."""
-    env = environment(runtime, MNIST_ZOO_WARM_IDLE="600")
-    owner = subprocess.Popen(["sleep", "600"])
-    code = ("import os, sys; from stages.common import warm_start; "
-            f"warm_start.start_ahead(owner={owner.pid})")
-    run([sys.executable, "-c", code], stage_dir, env=env)
-    stage(stage_dir, env, "stages.pipeline.evaluate", "quickstart")
-    [server] = servers(runtime)
-    owner.kill()
-    owner.wait()
-    assert gone_within(5, lambda: server in servers(runtime)), "outlived its owner"
 
 
 def test_a_stopped_stage_takes_its_child_along(stage_dir, tmp_path, runtime):
