@@ -51,10 +51,12 @@ def record(stage: str) -> None:
 
 
 def ran_here(stage: str, entry: dict) -> bool:
-    """Whether dvc.lock's `entry` for `stage` records outputs a run here wrote."""
+    """Whether dvc.lock's `entry` for `stage` records outputs a run here wrote. (A stage
+    with only folders for outputs, `validate`, is never taken from the run-cache: any
+    run of it here counts.)"""
     recorded = {out["path"]: out.get("md5") for out in entry.get("outs", [])
                 if not str(out.get("md5", "")).endswith(".dir")}
-    if not recorded or not JOURNAL.is_file():
+    if not JOURNAL.is_file():
         return False
     for line in JOURNAL.read_text().splitlines():
         note = json.loads(line)

@@ -82,7 +82,7 @@ def report(base: Revision, here: Revision, out: Path) -> str:
     models += [name for name in base.params().get("models", {}) if name not in models]
     lines = [MARKER, title, "", *model_rows(base, here, models), ""]
     changed = changed_params(base.params(), here.params())
-    lines.append("**Params changed:** " + ("none" if not changed else ""))
+    lines.append("**Params changed:**" + ("" if changed else " none"))
     lines += [f"- `{key}`: {old} → {new}" for key, (old, new) in changed.items()]
     stages, changed_stages = stage_lines(base, here)
     lines += ["", *stages]

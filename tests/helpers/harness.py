@@ -37,6 +37,7 @@ TIMED = {*(f"metrics/train/{m}.json" for m in MODELS), *(f"metrics/{m}.json" for
          "reports/summary.json", "reports/leaderboard.md", "plots/leaderboard.csv"}
 TIMING_KEYS = {"train_seconds", "examples_per_second", "test_images_per_second"}
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "params.schema.json", ".gitignore", ".dvcignore",
+                 ".gitattributes",
                  ".dvc/config", ".dvc/.gitignore", ".dvc/plots", "stages", "requirements.txt",
                  ".python-version")
 ENV = {
@@ -171,6 +172,11 @@ class Project:
 
     def read_json(self, relative: str) -> dict:
         return json.loads((self.path / relative).read_text())
+
+    def json_at(self, rev: str, relative: str) -> dict:
+        """A DVC-tracked JSON file as it was at `rev` (from the DVC cache)."""
+        code = f"import dvc.api, sys; sys.stdout.write(dvc.api.read({relative!r}, rev={rev!r}))"
+        return json.loads(self.python("-c", code).stdout)
 
     def snapshot(self) -> dict[str, str]:
         """sha256 of every workspace file but params.yaml (git's and DVC's own files aside)."""

@@ -48,7 +48,9 @@ def two_branches(reproduced_copy) -> Project:
     return project
 
 
-def test_branches_that_changed_different_models_merge_with_no_conflict(two_branches):
+def test_branches_that_changed_different_models_merge_and_report(two_branches):
+    """The merge needs no hand; `stages.compare` then reports the merged branch against
+    main, and against a commit with no results in one line."""
     project = two_branches
     merged = project.git("merge", "--no-edit", "b", check=False)
     assert merged.returncode == 0 and conflicts(project) == set(), merged.stdout
@@ -56,8 +58,31 @@ def test_branches_that_changed_different_models_merge_with_no_conflict(two_branc
     epochs = {m: project.read_json(f"metrics/{m}.json")["epochs"]
               for m in ("cnn_sgd", "quickstart", "simple_dense")}
     assert epochs == {"cnn_sgd": 1, "quickstart": 2, "simple_dense": 2}  # each branch's own
-    report = (project.path / "reports/leaderboard.md").read_text()
-    assert "| `quickstart` |" in report and "| `simple_dense` |" in report
+    project.commit("merged, reproduced")
+
+    (project.path / ".dvc/tmp/runs.jsonl").unlink()  # as a clone that ran none of it
+    report = project.python("-m", "stages.compare", "main").stdout
+    lines = report.splitlines()
+    assert lines[1] == "## mnist-zoo: this branch against `main`"
+    [simple] = [line for line in lines if line.startswith("| `simple_dense` |")]
+    old, new = (project.json_at("main", "metrics/simple_dense.json"),
+                project.read_json("metrics/simple_dense.json"))
+    change = 100 * (new["test_accuracy"] - old["test_accuracy"])
+    assert f"{100 * old['test_accuracy']:.2f}% → {100 * new['test_accuracy']:.2f}%" in simple
+    assert (f"{'▲' if change > 0 else '▼'} {change:+.2f} pp" in simple if round(change, 2)
+            else "| = |" in simple)
+    assert "| `cnn_sgd` |" in report and "- `models.simple_dense.epochs`: 1 → 2" in report
+    assert "- `models.quickstart.epochs`: 1 → 2" in report
+    assert "- ran here: none" in report and "`train@quickstart`" in report
+    for model in ("quickstart", "simple_dense"):
+        picture = project.path / "reports/compare" / f"{model}.png"
+        assert picture.read_bytes()[:4] == b"\x89PNG" and f"`{model}`: `" in report
+    assert not (project.path / "reports/compare/cnn_sgd.png").exists()  # not retrained
+
+    first = project.git("rev-list", "--max-parents=0", "HEAD").stdout.strip()  # no results
+    [line] = [line for line in project.python("-m", "stages.compare", first).stdout.splitlines()
+              if "no results" in line]
+    assert line.startswith(f"{first} has no results to compare with")
 
 
 @pytest.mark.slow
@@ -80,7 +105,7 @@ def test_the_same_model_changed_twice_conflicts_in_params_yaml_alone(reproduced_
     merged = project.git("merge", "--no-edit", "two", check=False)
     assert merged.returncode != 0
     assert conflicts(project) == {"params.yaml"}  # the person's decision, nothing else
-    project.set_params({"models.quickstart.epochs": 3})  # they keep three's
+    project.git("checkout", "--ours", "params.yaml")  # they keep three's 3 epochs
     project.commit("merge two: quickstart keeps 3 epochs")
     trains_nothing_and_ends_clean(project)  # three's run comes from the run-cache
     assert project.read_json("metrics/quickstart.json")["epochs"] == 3
@@ -91,8 +116,8 @@ def test_a_clone_without_the_set_up_merges_line_by_line(two_branches, tmp_path):
     """What `install` turns on: without it, dvc.lock and the report conflict as they do
     in any DVC project; with it, nothing does."""
     project = two_branches
-    project.git("config", "--unset", "merge.dvc-lock.driver")
-    project.git("config", "--unset", "merge.pipeline-output.driver")
+    for driver in ("dvc-lock", "pipeline-output"):  # as in a clone that skipped it
+        project.git("config", "--remove-section", f"merge.{driver}")
     merged = project.git("merge", "--no-edit", "b", check=False)
     assert merged.returncode != 0 and "dvc.lock" in conflicts(project)
     project.git("merge", "--abort")

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from browser import charts_in, open_offline
-from harness import MODELS, ROOT
+from harness import MODELS, ROOT, Project, run
 
 ARTIFACTS = Path(os.environ.get("MNIST_ZOO_ARTIFACTS", ROOT / "test-artifacts"))
 TITLES = {"validation accuracy", "validation loss", "test accuracy vs training time",
@@ -34,6 +34,21 @@ def test_plots_show_draws_every_chart_offline(reproduced_copy):
     charts = assert_every_chart_drawn(out / "index.html", drawn, errors)
     for model in MODELS:
         assert model in charts["validation accuracy"]["text"]  # one legend entry each
+
+
+def test_a_clone_that_ran_only_dvc_repro_draws_offline(reproduced, tmp_path):
+    """No `make`: the page template is committed, so a clone that ran only `dvc repro`
+    (here from the run-cache it shares) draws every chart with no network."""
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", reproduced.path, clone], tmp_path)
+    project = Project(clone)
+    assert project.git("ls-files", ".dvc/plots/offline.html").stdout.strip()
+    project.dvc("cache", "dir", "--local", reproduced.path / ".dvc/cache")
+    assert not project.repro().ran - {"validate", "report"}  # nothing trained
+    project.dvc("plots", "show", "-o", clone / "plots_html")
+    drawn, errors = open_offline(clone / "plots_html/index.html",
+                                 ARTIFACTS / "dvc-plots-show-fresh-clone.png")
+    assert_every_chart_drawn(clone / "plots_html/index.html", drawn, errors)
 
 
 def test_plots_diff_draws_every_chart_for_both_revisions_offline(reproduced_copy):
