@@ -1,11 +1,13 @@
 """Ask a trained model what digit is in an image.
 
-    python -m stages.predict --model cnn_sgd photo.jpg scan.png [--json]
-    python -m stages.predict --model cnn_sgd --test-index 42
+    python -m stages.predict --model cnn_sgd photo.jpg scan.png [--json] [--runtime keras]
+    python -m stages.predict --model cnn_sgd --test-index 42 [43 ...]
 
 Any size of PNG/JPEG, dark ink on light paper or the reverse: the image is
 turned into an MNIST-style digit (`stages.data.images`) and the model prints
-the digit it sees and its ten probabilities.
+the digit it sees and its ten probabilities. The model answers from its ONNX
+export (onnxruntime: no TensorFlow to import), as the server does; `--runtime
+keras` asks the Keras file instead (`stages.serving.runtime`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from stages.common import handed
 from stages.common.cli import UserError, run
 from stages.data.images import read_image, to_model_input
 from stages.data.mnist import load_prepared
+from stages.serving import runtime
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,8 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Classify digit images with a zoo model.")
     parser.add_argument("--model", required=True, help="a model name from params.yaml")
     parser.add_argument("images", nargs="*", type=Path, help="PNG or JPEG files")
-    parser.add_argument("--test-index", type=int, help="classify prepared test image N")
+    parser.add_argument("--test-index", type=int, nargs="+",
+                        help="classify prepared test images N ...")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--runtime", choices=runtime.RUNTIMES, default="onnx",
+                        help="onnx (the export, onnxruntime) or keras (TensorFlow)")
     args = parser.parse_args(argv)
     if bool(args.images) == (args.test_index is not None):
         raise UserError("give image paths or --test-index N (one of the two)")
@@ -39,13 +45,12 @@ def main(argv: list[str] | None = None) -> None:
         records = [{"image": str(path)} for path in args.images]
     else:
         x_test, y_test = load_prepared("test")
-        if not 0 <= args.test_index < len(x_test):
+        if not all(0 <= index < len(x_test) for index in args.test_index):
             raise UserError(f"--test-index must be between 0 and {len(x_test) - 1}")
-        inputs = x_test[args.test_index:args.test_index + 1]
-        records = [{"test_index": args.test_index, "true_label": int(y_test[args.test_index])}]
-    from stages.modeling import saving  # TensorFlow loads only once the inputs are known good
-
-    probabilities = saving.predict_proba(saving.load_trained(args.model), inputs, 32)
+        inputs = x_test[args.test_index]
+        records = [{"test_index": index, "true_label": int(y_test[index])}
+                   for index in args.test_index]
+    probabilities = runtime.load(args.model, args.runtime).probabilities(inputs)
     for record, probs in zip(records, probabilities, strict=True):
         record.update(model=args.model, predicted=int(probs.argmax()),
                       probabilities=[round(float(p), 6) for p in probs])

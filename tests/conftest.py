@@ -136,13 +136,14 @@ def scratch(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(workspace) -> Path:
-    """The workspace after train, evaluate and report through the stages' real entry
-    points (one epoch each)."""
-    from stages.pipeline import evaluate, report, train
+    """The workspace after train, evaluate, export and report through the stages' real
+    entry points (one epoch each)."""
+    from stages.pipeline import evaluate, export, report, train
 
     with contextlib.chdir(workspace):
         for name in UNIT_MODELS:
             train.main([name])
             evaluate.main([name])
+            export.main([name])
         report.main()
     return workspace

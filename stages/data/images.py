@@ -15,6 +15,7 @@ mass in 28x28. `predict`, the web page and the synthetic generator all share it.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,9 @@ FRAME = IMAGE_SHAPE[0]
 BOX = 20
 WORKING_SIDE = 512   # pages are evened out at this size: a 12-megapixel photo in 0.1 s
 MIN_CONTRAST = 0.12  # ink this much darker (or lighter) than its paper, at least
-Image.MAX_IMAGE_PIXELS = 50_000_000  # larger refused: a decompression bomb, not a digit
+MAX_PIXELS = 4_000_000  # decoded, at most: a 2000x2000 scan (a JPEG decodes reduced)
+JPEG_REDUCTION = 8      # a JPEG decodes at 1/8 of its sides: 64 times fewer pixels
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS * JPEG_REDUCTION**2  # Pillow's own check, as it opens
 
 
 def to_mnist_frame(image: np.ndarray) -> np.ndarray:
@@ -72,16 +75,37 @@ def _grey(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32) / 255
 
 
+class ImageTooLargeError(UserError):
+    """An image whose pixels, as its header gives them, are more than any digit needs."""
+
+
+def _decode_small(image: Image.Image, name: str) -> None:
+    """Decode no more pixels than a digit needs: a JPEG at the smallest of its built-in
+    reductions (1/2 to 1/8) that still covers the working size; any image whose header
+    says more than MAX_PIXELS refused before its pixels are read."""
+    if image.format == "JPEG":
+        image.draft("L", (WORKING_SIDE, WORKING_SIDE))
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageTooLargeError(f"{name} is {width}x{height} pixels: more than a digit needs "
+                            f"(at most {MAX_PIXELS / 1e6:g} megapixels); scale it down")
+    image.load()
+
+
 def decode(data: bytes, name: str) -> np.ndarray:
     """An image file's bytes as grey levels in [0, 1], upright, or a clear error."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            return _grey(ImageOps.exif_transpose(image))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                _decode_small(image, name)
+                return _grey(ImageOps.exif_transpose(image))
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise ImageTooLargeError(f"{name} is far larger than a digit needs ({error})") from None
     except UnidentifiedImageError:
         raise UserError(f"{name} is not a readable image: not a format Pillow knows "
                         "(PNG, JPEG, GIF, BMP, TIFF, WebP, ...)") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+    except (OSError, ValueError, SyntaxError) as error:
         raise UserError(f"{name} is not a readable image ({error})") from None
 
 

@@ -172,6 +172,7 @@ def export_all(model: keras.Model, directory: Path, x: np.ndarray) -> dict[str, 
             continue
         found[fmt] = {
             "file": path.name, "bytes": size(path),
+            "outputs": "logits" if logits else "probabilities",  # what a runtime gets back
             "export_seconds": round(seconds, 2),
             "max_probability_difference": float(np.abs(theirs - reference).max()),
             "differing_digits": int((theirs.argmax(axis=1) != reference.argmax(axis=1)).sum()),

@@ -1,112 +1,247 @@
-"""The drawing page's HTTP side: the standard library's threading server, three routes.
+"""The HTTP side: the page, its two routes, and the Open Inference Protocol's, hard to knock over.
 
-    GET  /              the page (stages/serving/page.html: no CDN, nothing else to fetch)
-    GET  /api/models    the models, their test accuracies, whether they are loaded
-    POST /api/predict   an image's bytes (a PNG of the canvas, a dropped file) ->
-                        every model's digit and ten probabilities
+    GET  /                          the page (page.html: no CDN, nothing else to fetch)
+    GET  /api/models                the models, their test accuracies, whether they are in
+    POST /api/predict               an image file's bytes -> every model's digit and ten
+                                    probabilities (the path `python -m stages.predict` takes)
+    GET  /v2, /v2/health/live, /v2/health/ready, /v2/models/{name}, /v2/models/{name}/ready
+    POST /v2/models/{name}/infer    digits as MNIST stores them -> probabilities (`protocol`)
 
-The body is the image itself, not a multipart form: nothing to parse but the
-image, which goes through the same path as `python -m stages.predict`
-(`stages.data.images`). Bad requests get a 4xx and a one-line JSON message:
-an upload over MAX_UPLOAD bytes (413, refused before it is read), a body that
-is not an image (415), an image with no digit on it (422), an unknown route
-(404); 503 while the models are still loading.
+Python's standard library serves it: `serve` binds the socket, then forks one process
+per core, each taking connections from it with a thread per connection, so both cores
+answer. What a client can hold is bounded: every socket operation times out after
+TIMEOUT seconds (a request line or headers that stall, a body that stalls, an idle
+kept-alive connection), a body must arrive within BODY_SECONDS whatever its pace, a
+process holds at most CONNECTIONS connections (the next get 503 at once), at most
+DECODING images are decoded at a time, and an image is refused from its header when
+its pixels would be more than a digit needs (`stages.data.images`). Every refusal is a
+4xx (503 for a full server) with one line of JSON.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
 import time
 from pathlib import Path
 
 from stages.common.cli import UserError
-from stages.data.images import decode, to_model_input
+from stages.data.images import ImageTooLargeError, decode, to_model_input
+from stages.serving import protocol
 from stages.serving.zoo import Zoo
 
 PAGE = Path(__file__).with_name("page.html")
 MAX_UPLOAD = 4 * 1024 * 1024
-DRAIN = 64 * 1024 * 1024  # beyond this, an oversized upload is cut off, not read
+TIMEOUT = 5.0         # seconds a socket may wait for the other side
+BODY_SECONDS = 10.0   # a body takes at most this long, trickled or not
+CONNECTIONS = 64      # per process
+DECODING = 2          # images decoded at once, per process
+V2_MODEL = re.compile(r"^/v2/models/([A-Za-z_]\w*)(?:/versions/1)?(/ready|/infer)?$")
+
+
+class RefusedError(Exception):
+    """A request refused with `status` and a one-line message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    """One request; the server's `zoo` answers."""
+    """One connection's requests; the server's zoo answers."""
 
     server: Server
     protocol_version = "HTTP/1.1"
+    timeout = TIMEOUT  # every read and write on the connection
 
-    def log_message(self, *args) -> None:  # one line per request is noise here
+    def log_message(self, *args) -> None:  # a line per request is noise here
         pass
 
-    def _send(self, status: int, body: bytes, kind: str) -> None:
+    def _send(self, status: int, body: bytes, kind: str, headers: dict | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, status: int, data: dict) -> None:
-        self._send(status, json.dumps(data).encode(), "application/json")
+    def _json(self, status: int, data: dict, headers: dict | None = None) -> None:
+        self._send(status, json.dumps(data).encode(), "application/json", headers)
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.close_connection = True
+        self._json(status, {"error": message})
 
     def do_GET(self) -> None:
-        if self.path in ("/", "/index.html"):
+        zoo, path = self.server.zoo, self.path.split("?", 1)[0]
+        if path in ("/", "/index.html"):
             self._send(200, self.server.page, "text/html; charset=utf-8")
-        elif self.path == "/api/models":
-            self._json(200, self.server.zoo.describe())
+        elif path == "/api/models":
+            self._json(200, zoo.describe())
+        elif path == "/v2":
+            self._json(200, protocol.server_metadata())
+        elif path == "/v2/health/live":
+            self._json(200, {"live": True})
+        elif path == "/v2/health/ready":
+            self._json(200 if zoo.ready() else 400, {"ready": zoo.ready()})
+        elif (found := V2_MODEL.match(path)) and found[2] != "/infer":
+            self._model(found[1], found[2] == "/ready")
         else:
-            self._json(404, {"error": f"no such page: {self.path}"})
+            self._refuse(404, f"no such page: {path}")
+
+    def _model(self, name: str, ready_only: bool) -> None:
+        zoo = self.server.zoo
+        if name not in zoo.names:
+            self._refuse(404, f"unknown model {name!r}; the models: {', '.join(zoo.names)}")
+        elif ready_only:
+            self._json(200 if zoo.ready() else 400, {"name": name, "ready": zoo.ready()})
+        else:
+            platform = "onnxruntime_onnx" if zoo.runtime == "onnx" else "tensorflow_keras"
+            self._json(200, protocol.model_metadata(name, platform))
 
     def do_POST(self) -> None:
-        if self.path != "/api/predict":
-            self._json(404, {"error": f"no such endpoint: {self.path}"})
-            return
+        path = self.path.split("?", 1)[0]
+        try:
+            if path == "/api/predict":
+                self._predict()
+            elif (found := V2_MODEL.match(path)) and found[2] == "/infer":
+                self._infer(found[1])
+            else:
+                raise RefusedError(404, f"no such endpoint: {path}")
+        except (RefusedError, protocol.ProtocolError) as refusal:
+            self._refuse(refusal.status, str(refusal))
+
+    def _body(self) -> bytes:
+        """The request body, if it is announced, small enough and arrives in time."""
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            self.close_connection = True
-            self._json(411, {"error": "send the image as the request body, with its length"})
-            return
+        if self.headers.get("Transfer-Encoding") or length is None or not length.isdigit():
+            raise RefusedError(411, "send the body with its Content-Length")
         if int(length) > MAX_UPLOAD:
-            self.close_connection = True
-            self._json(413, {"error": f"the image is {int(length) / 2**20:.1f} MB; the limit is "
-                                      f"{MAX_UPLOAD / 2**20:.0f} MB"})
-            self._discard(int(length))
-            return
-        data = self.rfile.read(int(length))
+            raise RefusedError(413, f"the body is {int(length) / 2**20:.1f} MB; the limit is "
+                               f"{MAX_UPLOAD / 2**20:.0f} MB")
+        deadline, chunks, left = time.monotonic() + BODY_SECONDS, [], int(length)
+        try:
+            while left:
+                if time.monotonic() > deadline:
+                    raise RefusedError(408, f"the body took more than {BODY_SECONDS:g}s to arrive")
+                chunk = self.rfile.read1(min(left, 1 << 16))
+                if not chunk:
+                    raise RefusedError(400, "the body ended before its Content-Length")
+                chunks.append(chunk)
+                left -= len(chunk)
+        except TimeoutError:
+            raise RefusedError(408, f"the body stalled for {TIMEOUT:g}s") from None
+        return b"".join(chunks)
+
+    def _ready_zoo(self) -> Zoo:
         zoo = self.server.zoo
-        if not zoo.loaded.wait(timeout=60) or zoo.error:
-            self._json(503, {"error": zoo.error or "the models are still loading; try again"})
-            return
+        if not zoo.loaded.wait(timeout=30) or zoo.error:
+            raise RefusedError(503, zoo.error or "the models are still loading; try again")
+        return zoo
+
+    def _predict(self) -> None:
+        data = self._body()
+        zoo = self._ready_zoo()
         started = time.perf_counter()
         try:
-            x = to_model_input(decode(data, "the upload"), "the upload")
+            with self.server.decoding:
+                x = to_model_input(decode(data, "the upload"), "the upload")
+        except ImageTooLargeError as error:
+            raise RefusedError(413, str(error)) from None
         except UserError as error:
             status = 422 if str(error).startswith("no digit") else 415
-            self._json(status, {"error": str(error)})
-            return
+            raise RefusedError(status, str(error)) from None
         self._json(200, {"models": zoo.answer(x),
                          "milliseconds": round(1000 * (time.perf_counter() - started), 1)})
 
-
-    def _discard(self, length: int) -> None:
-        """Read (and drop) what the client is still sending, up to DRAIN bytes, so that a
-        client that writes its whole body before reading the answer gets to read it."""
-        self.connection.settimeout(5)
-        left = min(length, DRAIN)
-        try:
-            while left > 0 and (chunk := self.rfile.read(min(left, 1 << 16))):
-                left -= len(chunk)
-        except OSError:
-            pass
+    def _infer(self, name: str) -> None:
+        zoo = self.server.zoo
+        if name not in zoo.names:
+            raise RefusedError(404, f"unknown model {name!r}; the models: {', '.join(zoo.names)}")
+        images, request = protocol.parse_infer(self._body(),
+                                               self.headers.get(protocol.HEADER_LENGTH))
+        zoo = self._ready_zoo()
+        body, headers = protocol.infer_response(name, request, zoo.probabilities(name, images))
+        kind = "application/octet-stream" if headers else "application/json"
+        self._send(200, body, kind, headers)
 
 
 class Server(http.server.ThreadingHTTPServer):
-    """A thread per request (fifty people drawing at once is fifty threads), the page
-    read once, the models shared."""
+    """A thread per connection, up to CONNECTIONS; the page read once, the models shared."""
 
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], zoo: Zoo) -> None:
-        super().__init__(address, Handler)
+    def __init__(self, listening: socket.socket, zoo: Zoo) -> None:
+        super().__init__(listening.getsockname()[:2], Handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = listening
         self.zoo, self.page = zoo, PAGE.read_bytes()
+        self.slots = threading.BoundedSemaphore(CONNECTIONS)
+        self.decoding = threading.BoundedSemaphore(DECODING)
+
+    def process_request(self, request, client_address) -> None:
+        if not self.slots.acquire(blocking=False):
+            body = json.dumps({"error": "the server is busy: try again"}).encode()
+            with contextlib.suppress(OSError):
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                b"application/json\r\nRetry-After: 1\r\nConnection: close\r\n"
+                                + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before any process is forked."""
+    try:
+        return socket.create_server((host, port), backlog=256, reuse_port=False)
+    except OSError as error:
+        raise UserError(f"cannot listen on {host}:{port} ({error.strerror}): is another "
+                        "server using it? Choose another with --port") from None
+
+
+def serve(listening: socket.socket, runtime: str, processes: int) -> None:
+    """Fork `processes` processes that each load the models and answer on `listening`;
+    end them all on Ctrl-C or a terminate signal."""
+    zoo = Zoo(runtime)  # checks there are models before anything forks
+    children = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:  # a process of its own: its models, its threads
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: ends with us
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            zoo.load_in_background()
+            Server(listening, zoo).serve_forever()
+            os._exit(0)
+        children.append(pid)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a terminate ends them too
+    try:
+        while children:
+            pid, _ = os.wait()
+            children.remove(pid)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        listening.close()
+        sys.stdout.flush()

@@ -1,0 +1,280 @@
+"""The server as programs and strangers meet it (`python -m stages.serve`, on a free port of
+127.0.0.1): the Open Inference Protocol spoken to Triton's own client for every model,
+answers equal to `predict`'s; the models answered from their ONNX exports without
+TensorFlow, or from Keras when asked; and hostile input that costs little: an image
+bomb refused from its header, fifty of them at once while others are answered, a body
+or headers that stall, idle connections, each refusal a 4xx with one line."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import io
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import ENV, ROOT, UNIT_MODELS, run_module
+from services import free_port, wait_for_port
+
+TIMEOUT = 5  # stages/serving/app.py: what a socket may wait for the other side
+
+
+def start(trained: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "stages.serve", "--port", str(port),
+                                *args], cwd=trained, env={**ENV, "PYTHONPATH": str(ROOT)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_port(port, process)
+    return process, f"127.0.0.1:{port}"
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    process, address = start(trained)
+    yield address, process
+    stop(process)
+
+
+def ready(client) -> None:
+    deadline = time.monotonic() + 60
+    while not client.is_server_ready():
+        assert time.monotonic() < deadline, "the models never came in"
+        time.sleep(0.2)
+
+
+def test_the_open_inference_protocol_with_tritons_own_client(server, trained):
+    """Every model through `tritonclient[http]` (JSON and the binary extension, UINT8 and
+    FP32) answers what `python -m stages.predict` answers for the same test digits."""
+    import tritonclient.http as triton
+    from tritonclient.utils import InferenceServerException
+
+    from stages.data.mnist import load_prepared
+
+    address, _ = server
+    client = triton.InferenceServerClient(address)
+    assert client.is_server_live()
+    ready(client)
+    with __import__("contextlib").chdir(trained):
+        x, _ = load_prepared("test")
+    digits = np.uint8(np.rint(x[:20, ..., 0] * 255))
+    for model in UNIT_MODELS:
+        assert client.is_model_ready(model)
+        metadata = client.get_model_metadata(model)
+        assert metadata["inputs"] == [{"name": "image", "datatype": "UINT8",
+                                       "shape": [-1, 28, 28]}]
+        answers = []
+        for datatype, binary in (("UINT8", True), ("FP32", False)):
+            tensor = triton.InferInput("image", [20, 28, 28], datatype)
+            tensor.set_data_from_numpy(digits.astype(np.float32 if datatype == "FP32"
+                                                     else np.uint8), binary_data=binary)
+            wanted = triton.InferRequestedOutput("probabilities", binary_data=binary)
+            answers.append(client.infer(model, [tensor], outputs=[wanted])
+                           .as_numpy("probabilities"))
+        np.testing.assert_array_equal(answers[0], answers[1])
+        predicted = json.loads(run_module(trained, "stages.predict", "--model", model, "--json",
+                                          "--test-index", *map(str, range(20)),
+                                          check=True).stdout)
+        assert [r["predicted"] for r in predicted] == answers[0].argmax(axis=1).tolist()
+        np.testing.assert_allclose([r["probabilities"] for r in predicted], answers[0],
+                                   atol=1e-6)  # predict rounds to 6 decimals
+    with pytest.raises(InferenceServerException, match=r"\[404\] unknown model 'nope'"):
+        client.infer("nope", [tensor])
+    odd = triton.InferInput("image", [2, 28, 27], "UINT8")
+    odd.set_data_from_numpy(np.zeros((2, 28, 27), np.uint8))
+    with pytest.raises(InferenceServerException, match=r"\[400\] image: shape must be"):
+        client.infer(UNIT_MODELS[0], [odd])
+
+
+def infer_json(address: str, model: str, body: bytes) -> tuple[int, bytes]:
+    request = urllib.request.Request(f"http://{address}/v2/models/{model}/infer", data=body,
+                                     method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"{not json", "the request is not JSON"),
+    (b"[1, 2]", "must be a JSON object"),
+    (b'{"inputs": []}', "one tensor named 'image'"),
+    (json.dumps({"inputs": [{"name": "image", "datatype": "INT64", "shape": [1, 28, 28],
+                             "data": [0] * 784}]}).encode(), "datatype must be UINT8 or FP32"),
+    (json.dumps({"inputs": [{"name": "image", "datatype": "UINT8", "shape": [5000, 28, 28],
+                             "data": []}]}).encode(), "1 <= N <= 1000"),
+    (json.dumps({"inputs": [{"name": "image", "datatype": "UINT8", "shape": [1, 28, 28],
+                             "data": [0] * 783}]}).encode(), "783 values"),
+    (json.dumps({"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 28, 28],
+                             "data": [300.0] * 784}]}).encode(), "intensities 0-255"),
+    (json.dumps({"inputs": [{"name": "image", "datatype": "UINT8", "shape": [1, 28, 28],
+                             "data": ["a"] * 784}]}).encode(), "must be numbers"),
+    (json.dumps({"inputs": [{"name": "image", "datatype": "UINT8", "shape": [1, 28, 28],
+                             "data": [0] * 784}], "outputs": [{"name": "logits"}]}).encode(),
+     "the only output is 'probabilities'"),
+])
+def test_a_bad_infer_request_is_a_400_in_the_protocols_words(server, body, message):
+    status, reply = infer_json(server[0], UNIT_MODELS[0], body)
+    error = json.loads(reply)["error"]
+    assert status == 400 and message in error and "\n" not in error
+
+
+def test_the_models_answer_from_onnx_without_tensorflow(server, trained):
+    """What answers is onnxruntime: no TensorFlow library in any serving process."""
+    address, process = server
+    with urllib.request.urlopen(f"http://{address}/api/models", timeout=10) as reply:
+        assert json.loads(reply.read())["runtime"] == "onnx"
+    for pid in [process.pid, *children(process.pid)]:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert "onnxruntime" in maps or pid == process.pid
+        assert "libtensorflow" not in maps and "_pywrap_tensorflow" not in maps, pid
+
+
+@pytest.mark.slow
+def test_keras_answers_what_onnx_answers(server, trained):
+    """`--runtime keras` (for a model with no export) gives the same digits, and every
+    probability within the export stage's bound, 1e-4."""
+    digits = json.dumps({"inputs": [{"name": "image", "datatype": "UINT8",
+                                     "shape": [5, 28, 28], "data": [0] * (5 * 784)}]})
+    process, address = start(trained, "--runtime", "keras")
+    try:
+        deadline = time.monotonic() + 120
+        for model in UNIT_MODELS:
+            while (found := infer_json(address, model, digits.encode()))[0] == 503:
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+            theirs = np.array(json.loads(found[1])["outputs"][0]["data"])
+            ours = np.array(json.loads(infer_json(server[0], model, digits.encode())[1])
+                            ["outputs"][0]["data"])
+            assert np.abs(theirs - ours).max() < 1e-4, model
+    finally:
+        stop(process)
+
+
+# Hostile input ------------------------------------------------------------------------
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def resident_bytes(pid: int) -> int:
+    """Resident memory of the server: its process and the ones it forked."""
+    total = 0
+    for each in [pid, *children(pid)]:
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory) -> bytes:
+    """A PNG of about 300 kB that decodes to 9999x9999 RGB: 300 MB of pixels."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (9999, 9999), "white").save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def post_predict(address: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://{address}/api/predict", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_an_image_bomb_is_refused_from_its_header_even_fifty_at_once(server, bomb):
+    import saved_digits
+    from stages.data.font_digits import make_dataset
+
+    address, process = server
+    assert len(bomb) < 400_000
+    started = time.perf_counter()
+    status, body = post_predict(address, bomb)
+    assert status == 413 and "9999x9999 pixels" in body["error"] and "\n" not in body["error"]
+    assert time.perf_counter() - started < 2  # refused before its pixels are decoded
+    digit = saved_digits.png(make_dataset(10, 1, seed=4)["x_train"][3])
+    assert post_predict(address, digit)[0] == 200
+    peak, storming = resident_bytes(process.pid), True
+
+    def watch() -> None:
+        nonlocal peak
+        while storming:
+            peak = max(peak, resident_bytes(process.pid))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    with concurrent.futures.ThreadPoolExecutor(60) as pool:
+        bombs = [pool.submit(post_predict, address, bomb) for _ in range(50)]
+        others = [pool.submit(post_predict, address, digit) for _ in range(10)]
+        statuses = [future.result()[0] for future in bombs]
+        answered = [future.result()[0] for future in others]
+    storming = False
+    watcher.join()
+    assert statuses == [413] * 50 and answered == [200] * 10
+    assert peak < 2 * 2**30, f"the server grew to {peak / 2**30:.2f} GB"
+    print(f"\n[serve] 50 bombs and 10 digits at once: peak {peak / 2**20:.0f} MB")
+
+
+def raw(address: str) -> socket.socket:
+    host, port = address.split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def closed_within(connection: socket.socket, seconds: float) -> tuple[float, bytes]:
+    """How long until the server hangs up, and what it said before."""
+    started, said = time.perf_counter(), b""
+    connection.settimeout(seconds)
+    while chunk := connection.recv(4096):
+        said += chunk
+    return time.perf_counter() - started, said
+
+
+def test_a_stalled_body_or_header_is_dropped_in_seconds(server):
+    address, _ = server
+    stalled = raw(address)
+    stalled.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabcd")
+    seconds, said = closed_within(stalled, TIMEOUT + 5)
+    assert seconds < TIMEOUT + 2 and said.startswith(b"HTTP/1.1 408")
+    assert b'"error": "the body stalled for 5s"' in said
+    headers = raw(address)
+    headers.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+    seconds, _ = closed_within(headers, TIMEOUT + 5)
+    assert seconds < TIMEOUT + 2
+
+
+def test_idle_connections_are_bounded_and_the_server_answers_after(server):
+    """Two hundred connections that say nothing: beyond what a process holds they are
+    refused at once (503), the rest closed after the time-out; then all is well."""
+    import saved_digits
+    from stages.data.font_digits import make_dataset
+
+    address, _ = server
+    idle = [raw(address) for _ in range(200)]
+    outcomes = [closed_within(connection, TIMEOUT + 5) for connection in idle]
+    assert all(seconds < TIMEOUT + 2 for seconds, _ in outcomes)
+    busy = [said for _, said in outcomes if said]
+    assert busy and all(said.startswith(b"HTTP/1.1 503") for said in busy)
+    digit = saved_digits.png(make_dataset(10, 1, seed=4)["x_train"][3])
+    assert post_predict(address, digit)[0] == 200
