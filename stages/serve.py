@@ -13,8 +13,13 @@ and says so. Works with no network: nothing comes from a CDN (`stages.serving`).
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# Before numpy loads: OpenBLAS's own threads, spinning beside the server's connection
+# threads, made concurrent requests 3x slower (docs/serving.md, Load).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
 import sys
 
 from stages.common.cli import run
@@ -35,14 +40,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="answering processes (default: one per core)")
     args = parser.parse_args(argv)
     names = Zoo(args.runtime).names  # no models: one line, before anything listens
-    listening = listen(args.host, args.port)
-    host, port = listening.getsockname()[:2]
+    sockets = listen(args.host, args.port, max(1, args.processes))
+    host, port = sockets[0].getsockname()[:2]
     print(f"serve: {len(names)} models ({', '.join(names)}) from {args.runtime} at "
           f"http://{host}:{port}/ and /v2/models/<model>/infer (Ctrl-C stops)", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"serve: listening on {args.host}: anyone who can reach this machine can use it",
               flush=True)
-    serve(listening, args.runtime, max(1, args.processes))
+    serve(sockets, args.runtime)
 
 
 if __name__ == "__main__":

@@ -166,19 +166,23 @@ def _paper(values: np.ndarray) -> np.ndarray:
     out, round by round, those darker than the fit. Light falling off across a
     photographed page is such a surface; strokes are not, whatever their width."""
     height, width = values.shape
-    ys, xs = np.mgrid[-1:1:height * 1j, -1:1:width * 1j]
-    terms = np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys], axis=-1)
-    step = max(1, max(height, width) // 64)  # fit on a sample; evaluate everywhere
-    sample, target = terms[::step, ::step].reshape(-1, 6), values[::step, ::step].ravel()
+    step = max(1, max(height, width) // 32)  # fit on a sample; evaluate everywhere
+    ys, xs = np.linspace(-1, 1, height), np.linspace(-1, 1, width)
+    y, x = np.meshgrid(ys[::step], xs[::step], indexing="ij")
+    sample = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1).reshape(-1, 6)
+    target = values[::step, ::step].ravel()
     keep = target > otsu(np.uint8(np.rint(target * 255))) / 255
     if keep.sum() < 6:
         keep = np.ones(target.shape, bool)
     for _ in range(5):
-        coefficients = np.linalg.lstsq(sample[keep], target[keep], rcond=None)[0]
-        residual = target - sample @ coefficients
+        c = np.linalg.lstsq(sample[keep], target[keep], rcond=None)[0]
+        residual = target - sample @ c
         spread = max(0.02, 2.5 * float(np.std(residual[keep])))
         keep = residual > -spread
-    return np.maximum(terms @ coefficients, 1e-3)
+    rows, columns = ys[:, np.newaxis], xs[np.newaxis, :]
+    surface = (c[0] + c[1] * columns + c[2] * rows + c[3] * columns**2 + c[4] * columns * rows
+               + c[5] * rows**2)
+    return np.maximum(surface, 1e-3)
 
 
 def ink(grey: np.ndarray) -> np.ndarray:
@@ -194,11 +198,13 @@ def ink(grey: np.ndarray) -> np.ndarray:
     if _light_on_dark(np.asarray(image)):
         image = ImageOps.invert(image)
     values = np.asarray(image, np.float32) / 255
-    darkness = np.clip(1 - values / _paper(values), 0, 1)
-    smooth_image = Image.fromarray(np.uint8(np.rint(darkness * 255))).filter(
-        ImageFilter.MedianFilter(3))
-    smooth = np.asarray(smooth_image, np.float32) / 255
-    paper = smooth[smooth <= otsu(np.asarray(smooth_image)) / 255]  # the page, not the ink
+    darkness = Image.fromarray(np.uint8(np.rint(np.clip(1 - values / _paper(values), 0, 1)
+                                                * 255)))
+    level = np.asarray(darkness)
+    if level[level <= otsu(level)].std() > 0:  # speckle on the page: smooth it away
+        darkness = darkness.filter(ImageFilter.MedianFilter(3))
+    smooth = np.asarray(darkness, np.float32) / 255
+    paper = smooth[smooth <= otsu(np.asarray(darkness)) / 255]  # the page, not the ink
     floor = np.median(paper) + 4 * np.median(np.abs(paper - np.median(paper))) + 0.02
     return np.clip((smooth - floor) / max(1 - floor, 1e-3), 0, 1)
 

@@ -7,15 +7,15 @@
     GET  /v2, /v2/health/live, /v2/health/ready, /v2/models/{name}, /v2/models/{name}/ready
     POST /v2/models/{name}/infer    digits as MNIST stores them -> probabilities (`protocol`)
 
-Python's standard library serves it: `serve` binds the socket, then forks one process
-per core, each taking connections from it with a thread per connection, so both cores
-answer. What a client can hold is bounded: every socket operation times out after
-TIMEOUT seconds (a request line or headers that stall, a body that stalls, an idle
-kept-alive connection), a body must arrive within BODY_SECONDS whatever its pace, a
+Python's standard library serves it: `serve` binds a socket per core on one port, then
+forks one process per socket, each taking its connections with a thread per connection,
+so both cores answer. What a client can hold is bounded: every socket operation times
+out after TIMEOUT seconds (a request line or headers that stall, a body that stalls, an
+idle kept-alive connection), a body must arrive within BODY_SECONDS whatever its pace, a
 process holds at most CONNECTIONS connections (the next get 503 at once), at most
-DECODING images are decoded at a time, and an image is refused from its header when
-its pixels would be more than a digit needs (`stages.data.images`). Every refusal is a
-4xx (503 for a full server) with one line of JSON.
+DECODING images are decoded at a time, and an image is refused from its header when its
+pixels would be more than a digit needs (`stages.data.images`). Every refusal is a 4xx
+(503 for a full server) with one line of JSON.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ MAX_UPLOAD = 4 * 1024 * 1024
 TIMEOUT = 5.0         # seconds a socket may wait for the other side
 BODY_SECONDS = 10.0   # a body takes at most this long, trickled or not
 CONNECTIONS = 64      # per process
-DECODING = 2          # images decoded at once, per process
+DECODING = 1          # images read at once, per process: more only fight for its GIL
 V2_MODEL = re.compile(r"^/v2/models/([A-Za-z_]\w*)(?:/versions/1)?(/ready|/infer)?$")
 
 
@@ -63,6 +63,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:  # a line per request is noise here
         pass
+
+    def setup(self) -> None:
+        """No Nagle delay: a reply's headers and body leave at once, not 40 ms apart
+        (Nagle's algorithm waiting on the client's delayed acknowledgement)."""
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _send(self, status: int, body: bytes, kind: str, headers: dict | None = None) -> None:
         self.send_response(status)
@@ -207,21 +213,26 @@ class Server(http.server.ThreadingHTTPServer):
             self.slots.release()
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before any process is forked."""
+def listen(host: str, port: int, processes: int) -> list[socket.socket]:
+    """A listening socket per process on one port, bound before any process is forked
+    (SO_REUSEPORT: the kernel spreads the connections evenly between them, where one
+    shared socket lets whichever process wakes first take them all)."""
     try:
-        return socket.create_server((host, port), backlog=256, reuse_port=False)
+        with socket.create_server((host, port)) as probe:  # nobody else listens there
+            port = probe.getsockname()[1]
+        return [socket.create_server((host, port), backlog=256, reuse_port=True)
+                for _ in range(processes)]
     except OSError as error:
         raise UserError(f"cannot listen on {host}:{port} ({error.strerror}): is another "
                         "server using it? Choose another with --port") from None
 
 
-def serve(listening: socket.socket, runtime: str, processes: int) -> None:
-    """Fork `processes` processes that each load the models and answer on `listening`;
-    end them all on Ctrl-C or a terminate signal."""
+def serve(sockets: list[socket.socket], runtime: str) -> None:
+    """Fork a process per socket that loads the models and answers on it; end them all on
+    Ctrl-C or a terminate signal."""
     zoo = Zoo(runtime)  # checks there are models before anything forks
     children = []
-    for _ in range(processes):
+    for listening in sockets:
         pid = os.fork()
         if pid == 0:  # a process of its own: its models, its threads
             import ctypes
@@ -243,5 +254,6 @@ def serve(listening: socket.socket, runtime: str, processes: int) -> None:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        listening.close()
+        for listening in sockets:
+            listening.close()
         sys.stdout.flush()
