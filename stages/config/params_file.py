@@ -132,6 +132,14 @@ class Train(Strict):
     steps_per_execution: PositiveInt
 
 
+class TensorFlow(Strict):
+    """TensorFlow's threads: per op, and ops at once. Its CPU results are bit-identical
+    only for the same counts, so they are params, whatever runs the stage."""
+
+    intra_op_threads: Annotated[int, Field(ge=1, le=64)]
+    inter_op_threads: Annotated[int, Field(ge=1, le=64)]
+
+
 class Evaluate(Strict):
     batch_size: PositiveInt
 
@@ -168,6 +176,7 @@ class Params(Strict):
     prepare: Prepare
     train: Train
     evaluate: Evaluate
+    tensorflow: TensorFlow
     models: Annotated[
         dict[Annotated[str, Field(pattern=MODEL_NAME)], ModelSpec],
         Field(min_length=1, json_schema_extra={"propertyNames": {"pattern": MODEL_NAME}}),
@@ -210,16 +219,18 @@ def for_stages(params: Params) -> dict[tuple[str, str | None], dict]:
             {"name": name, "tutorial": spec.tutorial, "tutorial_accuracy": spec.tutorial_accuracy}
             for name, spec in params.models.items()]},
     }
+    threads = [params.tensorflow.intra_op_threads, params.tensorflow.inter_op_threads]
     for name, spec in params.models.items():
         recipe = spec.model_dump(mode="json", exclude={"tutorial", "tutorial_accuracy"},
                                  warnings=False)  # layers are (name, args) pairs by now
-        handed["train", name] = {"name": name, "seed": params.seed,
+        handed["train", name] = {"name": name, "seed": params.seed, "threads": threads,
                                  "steps_per_execution": params.train.steps_per_execution,
                                  **recipe}
         layers = sorted({layer for layer, _ in spec.layers})  # what a model file may hold
         handed["evaluate", name] = {"batch_size": params.evaluate.batch_size,
-                                    "epochs": spec.epochs, "layers": layers}
-        handed["export", name] = {"layers": layers}
+                                    "epochs": spec.epochs, "layers": layers,
+                                    "threads": threads}
+        handed["export", name] = {"layers": layers, "threads": threads}
     return handed
 
 

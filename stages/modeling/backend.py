@@ -9,11 +9,12 @@ Import `keras` and `tf` from here, never directly, so these run first:
   loads and finds its devices, then restored; if loading fails, what
   TensorFlow said is shown after all. MNIST_ZOO_TF_LOG=1 lets it all through.
 - oneDNN's CPU kernels on, whatever the shell says (measured: 1.8x faster on
-  the convolutions, README Benchmarks).
-- Each op on one thread, two ops at a time: measured 1.1-2.5x faster than
-  TensorFlow's default for these small models on 2 cores, and TensorFlow's CPU
-  results are bit-identical only for the same thread counts, so this also
-  makes the bits independent of the machine's core count.
+  the convolutions, docs/benchmarks.md).
+
+A model stage then calls `start(threads)` with the `tensorflow:` params before any
+op: TensorFlow's CPU results are bit-identical only for the same thread counts, so
+they are params, the same in every mode and on any machine. Importing this runs no
+op.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from collections.abc import Iterator
 
 from stages.common.warm_start import QUIET_TENSORFLOW, TENSORFLOW_ENVIRONMENT
 
-INTRA_OP_THREADS, INTER_OP_THREADS = 1, 2
 SHOW_LOG = os.environ.get("MNIST_ZOO_TF_LOG") == "1"
 
 os.environ.update(TENSORFLOW_ENVIRONMENT)
@@ -57,23 +57,28 @@ def native_stderr_held() -> Iterator[None]:
             os.close(saved)
 
 
-def _set_threads(tf) -> None:
-    """Fix the thread counts; they can be set only before TensorFlow's first op."""
+def start(threads: list[int]) -> None:
+    """Fix TensorFlow's thread counts (per op, ops at once) and find its devices, quietly;
+    before its first op, the only time the counts can be set."""
+    intra, inter = threads
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(INTRA_OP_THREADS)
-        tf.config.threading.set_inter_op_parallelism_threads(INTER_OP_THREADS)
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
     except RuntimeError:
         if (tf.config.threading.get_intra_op_parallelism_threads(),
-                tf.config.threading.get_inter_op_parallelism_threads()) != (
-                INTRA_OP_THREADS, INTER_OP_THREADS):
-            raise RuntimeError("TensorFlow ran before stages.modeling.backend could set its "
-                               "thread counts, on which results depend: import it first"
-                               ) from None
+                tf.config.threading.get_inter_op_parallelism_threads()) != (intra, inter):
+            raise RuntimeError("TensorFlow ran an op before its thread counts were set: "
+                               "call stages.modeling.backend.start first") from None
+    with native_stderr_held():
+        tf.config.list_logical_devices()  # finds the devices now, while stderr is held
 
 
 with native_stderr_held():
+    import keras  # noqa: F401 (re-exported: import it from here)
     import tensorflow as tf
 
-    _set_threads(tf)
-    tf.config.list_logical_devices()  # finds the devices now, while stderr is held
-    import keras  # noqa: F401 (re-exported: import it from here)
+# The counts for code that is not a stage (tests, the serving's Keras runtime), set now
+# and no op run: a stage's `start` sets its params' (params.yaml ships these).
+UNSTAGED_THREADS = [1, 2]
+tf.config.threading.set_intra_op_parallelism_threads(UNSTAGED_THREADS[0])
+tf.config.threading.set_inter_op_parallelism_threads(UNSTAGED_THREADS[1])

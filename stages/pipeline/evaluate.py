@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     config = handed.read("evaluate", name)
     environment.check_recorded()
     with phases.phase("import tensorflow"):
-        from stages.modeling import build, saving  # TensorFlow loads only now
+        from stages.modeling import backend, build, saving  # TensorFlow loads only now
+        backend.start(config["threads"])
 
     with phases.phase("load data"):
         model = saving.load(paths.model(name), set(config["layers"]))

@@ -27,12 +27,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Export one trained model.")
     parser.add_argument("model", help="a model name under `models:` in params.yaml")
     name = parser.parse_args(argv).model
-    layers = handed.read("export", name)["layers"]
+    values = handed.read("export", name)
     environment.check_recorded()
     with phases.phase("import tensorflow"):
-        from stages.modeling import formats, saving  # TensorFlow loads only now
+        from stages.modeling import backend, formats, saving  # TensorFlow loads only now
+        backend.start(values["threads"])
 
-    model = saving.load(paths.model(name), set(layers))
+    model = saving.load(paths.model(name), set(values["layers"]))
     x_test, _ = load_prepared("test")
     folder = paths.of_model("export", name)
     scratch = Path(f"{folder}.partial")  # the folder is moved in when complete

@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     recipe = handed.read("train", name)
     environment.check_recorded()
     with phases.phase("import tensorflow"):
-        from stages.modeling import build, loops, saving  # TensorFlow loads only now
+        from stages.modeling import backend, build, loops, saving  # TensorFlow loads now
+        backend.start(recipe["threads"])
 
     with phases.phase("load data"):
         data = {split: load_prepared(split) for split in ("train", "validation")}

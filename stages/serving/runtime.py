@@ -57,8 +57,9 @@ class KerasModel:
     one call at a time."""
 
     def __init__(self, name: str) -> None:
-        from stages.modeling import saving  # TensorFlow loads only now
+        from stages.modeling import backend, saving  # TensorFlow loads only now
 
+        backend.start(handed.read("export", name)["threads"])
         self.saving = saving
         self.model = saving.load_trained(name)
         self.lock = threading.Lock()

@@ -93,8 +93,8 @@ def test_stages_that_need_no_model_never_import_tensorflow():
 def test_only_validate_reads_params_yaml():
     for stage, definition in STAGES.items():
         assert ("params" in definition) == (stage == "validate"), stage
-    assert DVC_YAML["stages"]["validate"]["params"] == ["seed", "data", "prepare", "train",
-                                                       "evaluate", "models"]  # not `notes`
+    assert DVC_YAML["stages"]["validate"]["params"] == [  # every section but `notes`
+        "seed", "data", "prepare", "train", "evaluate", "tensorflow", "models"]
 
 
 def test_each_stage_depends_on_the_validated_values_it_reads():

@@ -96,3 +96,16 @@ def test_every_value_the_schema_allows_is_one_keras_accepts(namespace, name, arg
         arguments = {**required, field: value}
         args.model_validate(arguments)  # the schema's own validator accepts it
         keras_class(namespace, name)(**arguments)  # and so does Keras
+
+
+def test_code_that_is_not_a_stage_uses_the_shipped_thread_counts():
+    """Tests and the Keras runtime run TensorFlow with the counts params.yaml ships, so a
+    stage started in the same process (the `trained` fixture) finds them set."""
+    import yaml
+
+    from harness import ROOT
+    from stages.modeling import backend
+
+    shipped = yaml.safe_load((ROOT / "params.yaml").read_text())["tensorflow"]
+    assert [shipped["intra_op_threads"],
+                                        shipped["inter_op_threads"]] == backend.UNSTAGED_THREADS

@@ -182,11 +182,14 @@ def test_each_stage_is_handed_exactly_the_values_it_uses():
                             *((stage, m) for stage in ("train", "evaluate", "export")
                               for m in SHIPPED["models"])}
     assert shipped["train", "quickstart"]["seed"] == SHIPPED["seed"]
+    threads = [SHIPPED["tensorflow"]["intra_op_threads"],
+               SHIPPED["tensorflow"]["inter_op_threads"]]
     assert shipped["evaluate", "cnn_sgd"] == {
-        "batch_size": 1000, "epochs": 10, "layers": ["Conv2D", "Dense", "Flatten",
-                                                     "MaxPooling2D"]}
-    assert shipped["export", "cnn_sgd"] == {"layers": ["Conv2D", "Dense", "Flatten",
-                                                       "MaxPooling2D"]}
+        "batch_size": 1000, "epochs": 10, "threads": threads,
+        "layers": ["Conv2D", "Dense", "Flatten", "MaxPooling2D"]}
+    assert shipped["export", "cnn_sgd"] == {
+        "threads": threads, "layers": ["Conv2D", "Dense", "Flatten", "MaxPooling2D"]}
+    assert shipped["train", "cnn_sgd"]["threads"] == threads
     assert [m["name"] for m in shipped["report", None]["models"]] == list(SHIPPED["models"])
 
 
@@ -197,6 +200,8 @@ def test_each_stage_is_handed_exactly_the_values_it_uses():
                                       ("export", "quickstart")}),
     (f"{QS}.epochs", 7, {("train", "quickstart"), ("evaluate", "quickstart")}),
     ("evaluate.batch_size", 500, {("evaluate", m) for m in SHIPPED["models"]}),  # no export
+    ("tensorflow.intra_op_threads", 2, {(stage, m) for stage in ("train", "evaluate", "export")
+                                        for m in SHIPPED["models"]}),
     ("seed", 7, {("train", m) for m in SHIPPED["models"]}),
     ("notes", "an idea", set()),
 ])
