@@ -41,6 +41,7 @@ PAGE = Path(__file__).with_name("page.html")
 MAX_UPLOAD = 4 * 1024 * 1024
 TIMEOUT = 5.0         # seconds a socket may wait for the other side
 BODY_SECONDS = 10.0   # a body takes at most this long, trickled or not
+LINGER = 2.0          # seconds a refused request's unread bytes are drained before closing
 CONNECTIONS = 64      # per process
 DECODING = 1          # images read at once, per process: more only fight for its GIL
 V2_MODEL = re.compile(r"^/v2/models/([A-Za-z_]\w*)(?:/versions/1)?(/ready|/infer)?$")
@@ -59,6 +60,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     server: Server
     protocol_version = "HTTP/1.1"
+    body_read = False  # whether the POST being answered had its body read
     timeout = TIMEOUT  # every read and write on the connection
 
     def log_message(self, *args) -> None:  # a line per request is noise here
@@ -86,6 +88,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _refuse(self, status: int, message: str) -> None:
         self.close_connection = True
         self._json(status, {"error": message})
+        if self.command == "POST" and not self.body_read:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Read and drop what the client still sends, for at most LINGER seconds, before
+        closing: closing on unread bytes resets the connection, and a client still writing
+        a refused body would see a broken pipe instead of our answer (nginx's lingering close)."""
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER)
+            deadline = time.monotonic() + LINGER
+            while time.monotonic() < deadline and self.connection.recv(1 << 16):
+                pass
 
     def do_GET(self) -> None:
         zoo, path = self.server.zoo, self.path.split("?", 1)[0]
@@ -115,7 +130,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._json(200, protocol.model_metadata(name, platform))
 
     def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0]
+        path, self.body_read = self.path.split("?", 1)[0], False
         try:
             if path == "/api/predict":
                 self._predict()
@@ -146,6 +161,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 left -= len(chunk)
         except TimeoutError:
             raise RefusedError(408, f"the body stalled for {TIMEOUT:g}s") from None
+        self.body_read = True
         return b"".join(chunks)
 
     def _ready_zoo(self) -> Zoo:
