@@ -37,8 +37,9 @@ def main() -> None:
     args = parser.parse_args()
     if why := real_data.missing():
         sys.exit(why)
-    from stages.modeling import build, loops, saving
+    from stages.modeling import backend, build, loops, saving
 
+    backend.start(backend.UNSTAGED_THREADS)  # as a stage does: devices found quietly
     digits = real_data.mnist_5k()
     x = (digits["x_train"] / 255.0).astype(np.float32)[..., None]
     data = {"train": (x[:3600], digits["y_train"][:3600]),

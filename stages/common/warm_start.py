@@ -333,47 +333,14 @@ def _reap(children: dict) -> bool:
 
 
 def _child(request: dict, fds: list[int], sockets: list[socket.socket]) -> None:
-    """Become the stage: its descriptors, directory, environment and argv; run its module
-    as `__main__` with the project imported afresh from its directory; exit as it did."""
+    """Become the stage (`_become`), run its module as `__main__` with the project
+    imported afresh from its directory, and exit as it did."""
     import atexit
-    import io
-    import runpy
 
     code = 1
     try:
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
-            os.close(fd)
-        for sock in sockets:
-            sock.close()
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the server
-        for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-            signal.signal(number, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
-        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False),
-                                      line_buffering=os.isatty(1))
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True,
-                                      errors="backslashreplace")
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.environ[IN_CHILD] = "1"
-        for name in [name for name in sys.modules if name.split(".")[0] == "stages"]:
-            del sys.modules[name]
-        sys.path[0] = request["cwd"]
-        sys.argv = [request["module"], *request["argv"]]
-        try:
-            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-            if not isinstance(stop.code, int | None):
-                print(stop.code, file=sys.stderr)
-        except KeyboardInterrupt:
-            code = 130
+        _become(request, fds, sockets)
+        code = _run_module(request["module"])
         atexit._run_exitfuncs()
     except BaseException:  # the stage's own crash, shown as Python shows it
         import traceback
@@ -384,6 +351,51 @@ def _child(request: dict, fds: list[int], sockets: list[socket.socket]) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _become(request: dict, fds: list[int], sockets: list[socket.socket]) -> None:
+    """Take the stage's descriptors, signals, directory, environment and argv; die with
+    the server; forget the server's own `stages` modules."""
+    import ctypes
+    import io
+
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    for sock in sockets:
+        sock.close()
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the server
+    for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(number, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False),
+                                  line_buffering=os.isatty(1))
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True,
+                                  errors="backslashreplace")
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.environ[IN_CHILD] = "1"
+    for name in [name for name in sys.modules if name.split(".")[0] == "stages"]:
+        del sys.modules[name]
+    sys.path[0] = request["cwd"]
+    sys.argv = [request["module"], *request["argv"]]
+
+
+def _run_module(module: str) -> int:
+    """Run the stage's module as `python -m` would; its exit code."""
+    import runpy
+
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        return 0
+    except SystemExit as stop:
+        if not isinstance(stop.code, int | None):
+            print(stop.code, file=sys.stderr)
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":
