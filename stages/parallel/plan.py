@@ -22,6 +22,7 @@ class Plan:
     order: list[str]
     parents: dict[str, set[str]]
     home_only: set[str]    # outputs DVC keeps in place (persist): never from the run-cache
+    ignored: list[str] = field(default_factory=list)  # git-ignored outputs, in DVC's order
 
     def children(self, stage: str) -> list[str]:
         return [s for s in self.order if stage in self.parents[s]]
@@ -60,9 +61,11 @@ class Home:
                                               if dep.addressing in names} for stage in steps}
                 persist = {stage.addressing for stage in steps
                            if not stage.outs or any(out.persist for out in stage.outs)}
+                ignored = [out.fs_path for stage in steps for out in stage.outs
+                           if out.use_scm_ignore]
         except DvcException as error:
             raise UserError(f"dvc: {error}") from None
-        return Plan(names, parents, persist)
+        return Plan(names, parents, persist, ignored)
 
     def stale(self, stages: list[str]) -> set[str]:
         """Those of `stages` DVC's `status` says changed, as the workspace stands now. (One
@@ -87,8 +90,39 @@ class Home:
         import yaml
 
         lock = Path("dvc.lock")
-        return list(((yaml.safe_load(lock.read_text()) or {}).get("stages") or {})
-                    if lock.is_file() else [])
+        text = lock.read_text() if lock.is_file() else ""
+        return list((yaml.load(text, Loader=yaml.CSafeLoader) or {}).get("stages") or {})
+
+    @staticmethod
+    def ignore_files(ignored: list[str]) -> dict[Path, list[str]]:
+        """The lines of the .gitignore files beside `ignored` outputs, as they stand now."""
+        files = {Path(path).parent / ".gitignore" for path in ignored}
+        return {file: file.read_text().splitlines() if file.is_file() else [] for file in files}
+
+    def order_ignores(self, before: dict[Path, list[str]], ignored: list[str]) -> None:
+        """The entries DVC added to .gitignore files, in the order a plain `dvc repro`
+        adds them (side by side, each is added when its stage finishes): they are
+        git-tracked, and inside folders a stage depends on (`report`'s metrics/), so the
+        same bytes in both modes. Called before each stage starts, under DVC's lock."""
+        if not self._misordered(before, ignored):
+            return
+        with self.repo() as repo, repo.lock:
+            for file, wanted in self._misordered(before, ignored).items():
+                file.write_text("".join(f"{line}\n" for line in wanted))
+
+    def _misordered(self, before: dict[Path, list[str]], ignored: list[str]) -> dict:
+        """Each .gitignore whose new entries are out of DVC's order, and its lines in it."""
+        rank = {(Path(path).parent / ".gitignore", f"/{Path(path).name}"): index
+                for index, path in enumerate(ignored)}
+        found = {}
+        for file, now in self.ignore_files(ignored).items():
+            old = set(before.get(file, []))
+            new = sorted((line for line in now if line not in old),
+                         key=lambda line: rank.get((file, line), len(rank)))
+            wanted = [line for line in now if line in old] + new
+            if wanted != now:
+                found[file] = wanted
+        return found
 
     def order_lock(self, before: list[str], order: list[str]) -> None:
         """dvc.lock's stages in the order a plain `dvc repro` gives them: those it held

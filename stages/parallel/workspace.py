@@ -96,6 +96,7 @@ class WorkspaceRun:
     up_to_date: set[str] = field(default_factory=set)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
+    ignores: dict = field(default_factory=dict)  # the .gitignore files' lines before the run
 
     def __post_init__(self) -> None:
         self.progress = Progress(len(self.plan.order))
@@ -112,6 +113,7 @@ class WorkspaceRun:
 
     def run(self) -> None:
         before = self.home.locked_stages()
+        self.ignores = self.home.ignore_files(self.plan.ignored)
         self.workers = [Worker() for _ in range(min(self.jobs, len(self.plan.order)))]
         # No verdict yet: the first stages (validate) go to a worker, and once they are
         # done one status call of DVC's sorts the rest (`_refresh`).
@@ -132,6 +134,7 @@ class WorkspaceRun:
                 worker.close(wait=self.failed or self.skipped)
             if set(self.ran + self.restored) - set(before):  # new entries, where they finished
                 self.home.order_lock(before, self.plan.order)
+            self.home.order_ignores(self.ignores, self.plan.ignored)
 
     def decide(self) -> None:
         """Settle each stage whose parents are settled and that need not run."""
@@ -157,6 +160,7 @@ class WorkspaceRun:
                 and all(self.settled(p) for p in self.plan.parents[s])]
 
     def submit(self, stage: str) -> None:
+        self.home.order_ignores(self.ignores, self.plan.ignored)  # before it hashes a folder
         worker = next(w for w in self.workers if w.stage is None)
         worker.submit(stage)
         self.running[stage] = worker
