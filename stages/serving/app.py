@@ -86,8 +86,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._send(status, json.dumps(data).encode(), "application/json", headers)
 
     def _refuse(self, status: int, message: str) -> None:
-        self.close_connection = True
-        self._json(status, {"error": message})
+        """A 4xx or 5xx with one line, and the connection closed (said in the headers, so
+        that a client's pool does not send its next request down it)."""
+        self._json(status, {"error": message}, {"Connection": "close"})
         if self.command == "POST" and not self.body_read:
             self._linger()
 
