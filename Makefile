@@ -8,7 +8,14 @@
 # Working as a team (README: Working as a team), with a DVC remote configured:
 #   make pull       take what the team computed (run-cache and outputs), train the rest
 #   make push       share your results and run-cache
-PYTHON ?= python$(shell cat .python-version)
+# The Python for .venv: .python-version's (the committed results were made with it) if it
+# runs here, else the newest the pins support (TensorFlow 2.21's wheels: 3.10-3.13;
+# numpy 2.4: 3.11 and later). `make PYTHON=python3.12 ...` chooses for you.
+SUPPORTED := 3.13 3.12 3.11
+runs = $(shell python$(1) -c "" >/dev/null 2>&1 && echo python$(1))
+ifndef PYTHON
+PYTHON := $(firstword $(call runs,$(shell cat .python-version)) $(foreach v,$(SUPPORTED),$(call runs,$(v))))
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 # Stage commands call `python`: put the venv first so they get its packages.
@@ -19,6 +26,10 @@ export DVC_NO_ANALYTICS := 1
         lint demo regenerate pull push charts
 
 $(BIN)/dvc: requirements.txt
+	@[ -n "$(PYTHON)" ] || { echo "error: no Python $(SUPPORTED) here: install one (apt-get install python3.12, brew install python@3.13, pyenv install 3.13) and run make again" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' > $(VENV).python
+	@if [ "$$(cat $(VENV).python)" != "$$(cat .python-version)" ]; then echo "Python $$(cat $(VENV).python) here, $$(cat .python-version) in .python-version: it now says $$(cat $(VENV).python), and dvc repro retrains under it (results depend on the version)"; cp $(VENV).python .python-version; fi
+	@rm -f $(VENV).python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
@@ -28,6 +39,11 @@ $(BIN)/dvc: requirements.txt
 # clone's git config (.gitattributes names them; docs/team.md, Branches).
 install: $(BIN)/dvc
 	@if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/python -m stages.merge install; fi
+
+# The tests' and linters' tools: `make test` needs them, `make pipeline` does not.
+$(VENV)/.dev: $(BIN)/dvc requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
 
 # Ray, for sweeps on a cluster: an optional extra the tests need.
 $(VENV)/.ray: $(BIN)/dvc requirements-ray.txt
@@ -57,22 +73,22 @@ serve: install
 # marked `slow`: `make test-slow` runs them, and CI runs both.
 PYTEST := $(BIN)/pytest -q -n 2 --dist loadfile --durations=10
 
-test: install install-ray $(MLXTEND) lint
+test: install $(VENV)/.dev install-ray $(MLXTEND) lint
 	$(PYTEST) -m "not slow" tests
 
-test-unit: install $(MLXTEND)
+test-unit: install $(VENV)/.dev $(MLXTEND)
 	$(PYTEST) tests/unit
 
-test-pipeline: install
+test-pipeline: install $(VENV)/.dev
 	$(PYTEST) -m "not slow" tests/pipeline
 
-test-servers: install install-ray
+test-servers: install $(VENV)/.dev install-ray
 	$(PYTEST) -m "not slow" tests/servers
 
-test-slow: install install-ray $(MLXTEND)
+test-slow: install $(VENV)/.dev install-ray $(MLXTEND)
 	$(PYTEST) -m slow tests
 
-lint: install
+lint: install $(VENV)/.dev
 	$(BIN)/ruff check stages tests benchmarks
 
 # PNGs of the pipeline's charts (learning curves, leaderboard) for the README,

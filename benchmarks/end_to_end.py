@@ -42,7 +42,7 @@ import real_data  # noqa: E402
 from harness import BIN, ENV, Project, sha256  # noqa: E402
 from stages.common.files import save_npz  # noqa: E402
 from stages.config import params_file  # noqa: E402
-from stages.data.font_digits import make_dataset  # noqa: E402
+from stages.tools.reading.font_digits import make_dataset  # noqa: E402
 
 TUTORIALS = ROOT / "benchmarks" / "tutorials"
 HOOKS = ROOT / "benchmarks" / "hooks"  # the timing hook every stage process loads

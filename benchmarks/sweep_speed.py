@@ -80,7 +80,7 @@ def main() -> None:
 
         def way(name: str) -> tuple[Project, dict]:
             env = {**ENV, **token, "PYTHONPATH": str(ROOT),
-                   "MNIST_ZOO_SWEEP_DIR": str(workdir / name / "nodes")}
+                   "MNIST_ZOO_NODE_DIR": str(workdir / name / "nodes")}
             return fresh_copy(workdir / "base", workdir / name), env
 
         project, env = way("local")

@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from stages.config import params_file  # noqa: E402
 from stages.data import mnist  # noqa: E402
-from stages.data.font_digits import make_dataset  # noqa: E402
 from stages.modeling import build, loops  # noqa: E402
 from stages.modeling.backend import keras  # noqa: E402
 from stages.pipeline import prepare  # noqa: E402
+from stages.tools.reading.font_digits import make_dataset  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):

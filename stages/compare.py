@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from stages.common.cli import run
-from stages.sharing.comparison import report
-from stages.sharing.revisions import Revision, fork_base
+from stages.tools.sharing.comparison import report
+from stages.tools.sharing.revisions import Revision, fork_base
 
 
 def main(argv: list[str] | None = None) -> None:

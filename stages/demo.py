@@ -26,7 +26,7 @@ import yaml
 from stages.common import paths
 from stages.common.cli import UserError, run
 from stages.common.files import save_npz
-from stages.data.font_digits import make_dataset
+from stages.tools.reading.font_digits import make_dataset
 
 SYNTHETIC = Path("data/synthetic/mnist.npz")
 EXPECTED_NOISE = "No file hash info found for"

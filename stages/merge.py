@@ -8,7 +8,7 @@
 outputs that git holds; `install` defines them in this clone's git config (git
 keeps its configuration per clone, so a clone that skipped it merges these files
 line by line, as before). `lock` merges dvc.lock stage by stage; `output` keeps our
-side of a generated file both branches changed (`stages.sharing.lock_merge`).
+side of a generated file both branches changed (`stages.tools.sharing.lock_merge`).
 After a merge, `dvc repro` reruns, or takes from the run-cache, what it dropped.
 """
 
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from stages.common.cli import UserError, run
-from stages.sharing.lock_merge import merge_lock_files
+from stages.tools.sharing.lock_merge import merge_lock_files
 
 DRIVERS = {  # the names .gitattributes uses -> what they merge
     "dvc-lock": "dvc.lock, stage by stage (mnist-zoo)",

@@ -4,10 +4,10 @@
     python -m stages.predict --model cnn_sgd --test-index 42 [43 ...]
 
 Any size of PNG/JPEG, dark ink on light paper or the reverse: the image is
-turned into an MNIST-style digit (`stages.data.images`) and the model prints
+turned into an MNIST-style digit (`stages.tools.reading.images`) and the model prints
 the digit it sees and its ten probabilities. The model answers from its ONNX
 export (onnxruntime: no TensorFlow to import), as the server does; `--runtime
-keras` asks the Keras file instead (`stages.serving.runtime`).
+keras` asks the Keras file instead (`stages.tools.serving.runtime`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 
 from stages.common import handed
 from stages.common.cli import UserError, run
-from stages.data.images import read_image, to_model_input
 from stages.data.mnist import load_prepared
-from stages.serving import runtime
+from stages.tools.reading.images import read_image, to_model_input
+from stages.tools.serving import runtime
 
 
 def main(argv: list[str] | None = None) -> None:

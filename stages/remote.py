@@ -3,7 +3,7 @@
     python -m stages.remote check [--remote NAME]
 
 One line: the remote answers, or what is wrong and how to fix it
-(`stages.sharing.remote_check`), instead of DVC's one error per file.
+(`stages.tools.sharing.remote_check`), instead of DVC's one error per file.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from stages.common.cli import run
-from stages.sharing.remote_check import check
+from stages.tools.sharing.remote_check import check
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,8 +4,8 @@
 
 DVC decides what is stale, runs each stage and stores it; this decides only when,
 and where, each stage runs: in this workspace, up to --jobs at a time
-(`stages.parallel.workspace`), or on the nodes of a Ray cluster
-(`stages.parallel.on_ray`). The workspace, dvc.lock and the run-cache end as a
+(`stages.tools.parallel.workspace`), or on the nodes of a Ray cluster
+(`stages.tools.parallel.on_ray`). The workspace, dvc.lock and the run-cache end as a
 plain `dvc repro TARGETS` leaves them. One line per stage started and done,
 the stages' own lines between. A failing stage is named with its message; the
 stages that do not depend on it still finish and are kept. Ctrl-C stops the
@@ -19,11 +19,11 @@ import os
 import sys
 import time
 
-from stages.common import warm_start
 from stages.common.cli import UserError, run
-from stages.parallel.on_ray import ClusterRun, RayRunner
-from stages.parallel.plan import Home
-from stages.parallel.workspace import WorkspaceRun
+from stages.tools.parallel.on_ray import ClusterRun, RayRunner
+from stages.tools.parallel.plan import Home
+from stages.tools.parallel.workspace import WorkspaceRun
+from stages.tools.warm import client as warm_start
 
 
 def default_jobs() -> int:

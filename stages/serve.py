@@ -8,7 +8,7 @@ The page at / shows every trained model's answer as you draw; programs call
 work). The models answer from their ONNX exports through onnxruntime (`--runtime
 keras`: the Keras files, through TensorFlow, for a model with no export). Serves on
 127.0.0.1 unless told otherwise: `--host 0.0.0.0` lets anyone on your network in,
-and says so. Works with no network: nothing comes from a CDN (`stages.serving`).
+and says so. Works with no network: nothing comes from a CDN (`stages.tools.serving`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import argparse
 import sys
 
 from stages.common.cli import run
-from stages.serving.app import listen, serve
-from stages.serving.runtime import RUNTIMES
-from stages.serving.zoo import Zoo
+from stages.tools.serving.app import listen, serve
+from stages.tools.serving.runtime import RUNTIMES
+from stages.tools.serving.zoo import Zoo
 
 
 def main(argv: list[str] | None = None) -> None:

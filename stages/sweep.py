@@ -9,10 +9,10 @@
         [--early-stop asha] [--resume] [--address ...] [--remote origin]
 
 Without --search, a grid: every combination of the `-S` lists
-(`stages.sweeps.grid`). With it, TPE or random search, optionally with ASHA
-early stopping, resumable (`stages.sweeps.search`). Either way every trial is
+(`stages.tools.sweeps.grid`). With it, TPE or random search, optionally with ASHA
+early stopping, resumable (`stages.tools.sweeps.search`). Either way every trial is
 checked against the params schema before anything is scheduled, runs as
-`dvc exp run` on a Ray node (`stages.sweeps.trial`), and comes home with
+`dvc exp run` on a Ray node (`stages.tools.sweeps.trial`), and comes home with
 `dvc exp pull`; the report is printed and written to reports/sweeps/. With no
 --address, a local Ray instance with one worker per core runs the trials.
 """
@@ -23,7 +23,7 @@ import argparse
 import sys
 
 from stages.common.cli import UserError, run
-from stages.sweeps import grid, search
+from stages.tools.sweeps import grid, search
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,7 +3,7 @@
     python -m stages.synthetic --out data/synthetic/mnist.npz --train 6000 --test 1000 --seed 0
 
 A Keras-layout `.npz` (x_train, y_train, x_test, y_test, uint8) of digits
-rendered from fonts (`stages.data.font_digits`); the same seed gives the same bytes.
+rendered from fonts (`stages.tools.reading.font_digits`); the same seed gives the same bytes.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from stages.common.cli import UserError, run
 from stages.common.files import save_npz
-from stages.data.font_digits import make_dataset
 from stages.data.mnist import NUM_CLASSES
+from stages.tools.reading.font_digits import make_dataset
 
 
 def main(argv: list[str] | None = None) -> None:

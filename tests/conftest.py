@@ -19,7 +19,7 @@ import yaml
 from harness import ROOT, UNIT_MODELS, Project, Server, sha256
 from stages.common.files import save_npz
 from stages.data import idx
-from stages.data.font_digits import make_dataset
+from stages.tools.reading.font_digits import make_dataset
 
 E2E_TRAIN, E2E_TEST = 2000, 500
 ENVIRONMENT_FILES = ("requirements.txt", ".python-version")  # what `validate` checks

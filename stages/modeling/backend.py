@@ -25,8 +25,8 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-from stages.common.warm_start import QUIET_TENSORFLOW, TENSORFLOW_ENVIRONMENT
-
+TENSORFLOW_ENVIRONMENT = {"TF_ENABLE_ONEDNN_OPTS": "1"}  # oneDNN's kernels, whatever the shell
+QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "2"}         # a default: the shell's wins
 SHOW_LOG = os.environ.get("MNIST_ZOO_TF_LOG") == "1"
 
 os.environ.update(TENSORFLOW_ENVIRONMENT)

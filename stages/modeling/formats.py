@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.modeling.backend import keras, native_stderr_held, tf
+from stages.modeling.onnx_session import onnx_runner, softmax
 from stages.modeling.saving import INFERENCE_BATCH, outputs_logits, predict_proba
 
 # Format -> (the file or folder it writes, Keras's name for it, its export options).
@@ -121,15 +122,7 @@ def runner(fmt: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:
             return interpreter.get_tensor(taken["index"]).copy()
 
         return run_litert
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(path), options,
-                                           providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x})[0]
+    return onnx_runner(path)
 
 
 def probabilities(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
@@ -137,11 +130,7 @@ def probabilities(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
     """Class probabilities from an export's raw outputs, in batches, as Keras's are made."""
     outputs = np.concatenate([run(x[i:i + INFERENCE_BATCH])
                                for i in range(0, len(x), INFERENCE_BATCH)])
-    outputs = outputs.astype(np.float64)
-    if logits:
-        outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-        outputs /= outputs.sum(axis=1, keepdims=True)
-    return outputs
+    return softmax(outputs) if logits else outputs.astype(np.float64)
 
 
 def size(path: Path) -> int:

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common import environment, handed, paths, phases, warm_start
+from stages.common import environment, handed, paths, phases
 from stages.common.files import atomic_output, read_history, write_json
 from stages.data.mnist import load_prepared
 from stages.modeling import scoring
 from stages.reporting import pictures
+from stages.tools.warm import client as warm_start
 
 
 def timed_probabilities(model, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:

@@ -17,9 +17,10 @@ import argparse
 import sys
 import time
 
-from stages.common import environment, handed, paths, phases, warm_start
+from stages.common import environment, handed, paths, phases
 from stages.common.files import atomic_output, read_history, write_json
 from stages.data.mnist import load_prepared
+from stages.tools.warm import client as warm_start
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,10 +27,11 @@ from __future__ import annotations
 import os
 import shutil
 
-from stages.common import code_deps, environment, handed, outputs, paths, warm_start
+from stages.common import code_deps, environment, handed, outputs, paths
 from stages.common.cli import run
 from stages.common.files import write_json
 from stages.config import artifacts, params_file
+from stages.tools.warm import client as warm_start
 
 
 def remove_model(name: str) -> None:

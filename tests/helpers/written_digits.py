@@ -170,7 +170,7 @@ def accuracies(predict, digits: np.ndarray, labels: np.ndarray, ways=None) -> di
     every image read by the path the server and `predict` take; "arrays" is the digits
     as they are."""
     from stages.common.cli import UserError
-    from stages.data.images import decode, to_model_input
+    from stages.tools.reading.images import decode, to_model_input
 
     def read(data: bytes) -> np.ndarray:
         try:

@@ -93,7 +93,8 @@ RERUNS = [
     ("stages/data/fetch.py", {"download"}),
     ("stages/common/files.py", ALL_STAGES - {"validate"}),
     ("stages/common/cli.py", ALL_STAGES - {"validate"}),
-    ("stages/common/warm_start.py", TRAIN | EVALUATE | EXPORT),
+    ("stages/tools/warm/client.py", TRAIN | EVALUATE | EXPORT),  # the one door
+    ("stages/tools/warm/server.py", set()),      # re-imports the stage's own modules
     ("stages/modeling/scoring.py", EVALUATE),
     ("stages/modeling/loops.py", TRAIN),
     ("stages/modeling/build.py", TRAIN | EVALUATE),
@@ -101,7 +102,7 @@ RERUNS = [
     ("stages/modeling/formats.py", EXPORT),
     ("stages/reporting/pictures.py", {"prepare"} | EVALUATE),
     ("stages/reporting/leaderboard.py", {"report"}),
-    ("stages/sweeps/trial.py", set()),                    # commands and sweeps: no stage runs them
+    ("stages/tools/sweeps/trial.py", set()),     # commands and sweeps: no stage runs them
     ("stages/predict.py", set()),
 ]
 

@@ -1,4 +1,4 @@
-"""The warm start (stages/common/warm_start.py): a stage forked from a process that imported
+"""The warm start (stages/tools/warm/server.py): a stage forked from a process that imported
 TensorFlow gives the bytes a fresh process gives, many stages through one server never
 hang, nothing is left running after a run, a stopped stage takes its child along, and
 MNIST_ZOO_WARM=0 turns it off. Each test has its own server (its own runtime folder)."""
@@ -60,7 +60,7 @@ def servers(runtime: Path) -> list[int]:
                 command = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"stages.common.warm_start" in command and any(
+            if b"stages.tools.warm.server" in command and any(
                     str(runtime).encode() in part for part in command):
                 found.append(int(entry.name))
     return [pid for pid in found if parent(pid) not in found]

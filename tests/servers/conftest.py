@@ -30,9 +30,9 @@ def team(reproduced, tmp_path):
 def cluster(tmp_path_factory):
     """A head that runs no work and two one-CPU worker nodes, each its own raylet
     (separate processes on 127.0.0.1), token authentication on."""
-    saved = {key: os.environ.get(key) for key in (*TOKEN, "MNIST_ZOO_NODE_CACHE")}
+    saved = {key: os.environ.get(key) for key in (*TOKEN, "MNIST_ZOO_NODE_DIR")}
     os.environ.update(TOKEN)  # read when Ray loads; the cluster's processes inherit it
-    os.environ["MNIST_ZOO_NODE_CACHE"] = str(tmp_path_factory.mktemp("node-cache"))
+    os.environ["MNIST_ZOO_NODE_DIR"] = str(tmp_path_factory.mktemp("node-cache"))
     try:
         from ray.cluster_utils import Cluster
     except ImportError:

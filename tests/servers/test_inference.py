@@ -25,7 +25,7 @@ import pytest
 from harness import ENV, ROOT, UNIT_MODELS, run_module
 from services import free_port, wait_for_port
 
-TIMEOUT = 5  # stages/serving/app.py: what a socket may wait for the other side
+TIMEOUT = 5  # stages/tools/serving/app.py: what a socket may wait for the other side
 
 
 def start(trained: Path, *args: str) -> tuple[subprocess.Popen, str]:
@@ -205,7 +205,7 @@ def post_predict(address: str, body: bytes) -> tuple[int, dict]:
 
 def test_an_image_bomb_is_refused_from_its_header_even_fifty_at_once(server, bomb):
     import saved_digits
-    from stages.data.font_digits import make_dataset
+    from stages.tools.reading.font_digits import make_dataset
 
     address, process = server
     assert len(bomb) < 400_000
@@ -268,7 +268,7 @@ def test_idle_connections_are_bounded_and_the_server_answers_after(server):
     """Two hundred connections that say nothing: beyond what a process holds they are
     refused at once (503), the rest closed after the time-out; then all is well."""
     import saved_digits
-    from stages.data.font_digits import make_dataset
+    from stages.tools.reading.font_digits import make_dataset
 
     address, _ = server
     idle = [raw(address) for _ in range(200)]

@@ -23,7 +23,7 @@ def sweep_command(*args: str) -> list[str]:
 
 
 def env(tmp_path) -> dict:
-    return {**ENV, **TOKEN, "MNIST_ZOO_SWEEP_DIR": str(tmp_path / "nodes"),
+    return {**ENV, **TOKEN, "MNIST_ZOO_NODE_DIR": str(tmp_path / "nodes"),
             "PYTHONPATH": str(ROOT), "TUNE_GLOBAL_CHECKPOINT_S": "1"}
 
 

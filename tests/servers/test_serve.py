@@ -130,7 +130,7 @@ def test_drawn_digits_get_the_answers_predict_gives(page, trained, tmp_path):
 def test_a_dropped_file_takes_the_predict_path(page, trained, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from stages.data.font_digits import make_dataset
+    from stages.tools.reading.font_digits import make_dataset
 
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(saved_digits.phone_photo(make_dataset(10, 1, seed=4)["x_train"][3]))
@@ -169,7 +169,7 @@ def test_bad_requests_get_a_4xx_and_a_message(page):
 
 
 def test_fifty_requests_at_once_are_all_answered(page):
-    from stages.data.font_digits import make_dataset
+    from stages.tools.reading.font_digits import make_dataset
 
     image = saved_digits.png(make_dataset(10, 1, seed=4)["x_train"][3])
     post(page, image)  # the models are in

@@ -20,7 +20,7 @@ QS = "models.quickstart"
 
 
 def env(tmp_path) -> dict:
-    return {**ENV, **TOKEN, "MNIST_ZOO_SWEEP_DIR": str(tmp_path / "nodes"),
+    return {**ENV, **TOKEN, "MNIST_ZOO_NODE_DIR": str(tmp_path / "nodes"),
             "PYTHONPATH": str(ROOT)}
 
 
@@ -97,7 +97,7 @@ def test_the_progress_board_outlives_every_worker_node(cluster):
     worker nodes (where Ray would put it if left alone) leaves the board answering."""
     import ray
 
-    from stages.sweeps import grid
+    from stages.tools.sweeps import grid
 
     workers = list(cluster.worker_nodes)
     ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)

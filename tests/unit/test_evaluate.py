@@ -13,9 +13,9 @@ from PIL import Image
 import saved_digits
 from harness import UNIT_MODELS, run_module
 from stages.common import paths
-from stages.data.images import to_model_input
 from stages.data.mnist import load_prepared
 from stages.modeling import scoring
+from stages.tools.reading.images import to_model_input
 
 METRIC_KEYS = {"test_accuracy", "test_loss", "macro_f1", "trainable_params", "epochs",
                "test_images_per_second"}

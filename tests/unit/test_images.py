@@ -12,8 +12,8 @@ import pytest
 import saved_digits
 from harness import run_module
 from stages.common.cli import UserError
-from stages.data.images import decode, to_model_input
 from stages.data.mnist import load_prepared
+from stages.tools.reading.images import decode, to_model_input
 
 DIGITS = 40
 # Measured: every way agrees with the PNG on at least 39 of 40 (a digit the model is
@@ -51,7 +51,7 @@ def test_every_way_of_saving_a_digit_gives_the_answer_of_the_plain_png(answers, 
 def test_the_saving_is_undone_before_the_digit_is_framed():
     """Transparency flattened onto paper, EXIF orientation applied, 16 bits scaled: the
     framed digit is the one that was saved."""
-    from stages.data.font_digits import make_dataset
+    from stages.tools.reading.font_digits import make_dataset
 
     digit = make_dataset(10, 1, seed=4)["x_train"][3]
     plain = to_model_input(decode(saved_digits.png(digit), "png"))
@@ -66,7 +66,7 @@ def test_a_blank_page_is_refused():
 
 
 def test_predict_takes_every_kind_and_refuses_a_blank_page(trained, tmp_path):
-    from stages.data.font_digits import make_dataset
+    from stages.tools.reading.font_digits import make_dataset
 
     digit = make_dataset(10, 1, seed=4)["x_train"][3]
     files = []

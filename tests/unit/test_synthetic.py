@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from stages.data import mnist
-from stages.data.font_digits import make_dataset
+from stages.tools.reading.font_digits import make_dataset
 
 
 def test_layout_matches_keras_mnist():

@@ -8,28 +8,23 @@ remote's run-cache, before any trial; `dvc exp pull` brings the finished ones ho
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from stages.common.cli import UserError
-from stages.sweeps import trial
+from stages.tools import ray_cluster
+from stages.tools.children import error_line
+from stages.tools.sweeps import trial
 
 SWEEPS = Path("reports/sweeps")  # every sweep's report (and a search's Ray Tune state)
-
-
-def last_line(stderr: str) -> str:
-    """A failed command's own message: the last line it printed."""
-    lines = stderr.strip().splitlines()
-    return lines[-1] if lines else "failed without a message"
 
 
 def git(*args: str) -> str:
     """Run git here; its output, or one line naming what failed."""
     result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
     if result.returncode:
-        raise UserError(f"git {' '.join(args)}: {last_line(result.stderr)}")
+        raise UserError(f"git {' '.join(args)}: {error_line(result.stderr)}")
     return result.stdout.strip()
 
 
@@ -38,7 +33,7 @@ def dvc(*args: str) -> None:
     command = Path(sys.executable).parent / "dvc"
     result = subprocess.run([str(command), *args], capture_output=True, text=True, check=False)
     if result.returncode:
-        raise UserError(f"dvc {' '.join(args[:2])}: {last_line(result.stderr)}")
+        raise UserError(f"dvc {' '.join(args[:2])}: {error_line(result.stderr)}")
 
 
 def publish_commit(remote: str) -> tuple[str, str]:
@@ -54,27 +49,13 @@ def publish_commit(remote: str) -> tuple[str, str]:
 
 
 def connect(address: str | None, *shipped):
-    """Ray, on the cluster at `address` or (None) a new local instance of our own, never
-    a cluster that happens to run here; `shipped` modules go to the nodes by value, so
-    the nodes need no checkout of this project."""
-    try:
-        import ray
-    except ImportError:
-        raise UserError("Ray is not installed: pip install -r requirements-ray.txt") from None
-    if address:
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-    else:
-        ray.init(address="local", num_cpus=os.cpu_count(), logging_level="ERROR",
-                 log_to_driver=False)
-    for module in (trial, *shipped):
-        ray.cloudpickle.register_pickle_by_value(module)
-    return ray
+    """Ray for a sweep: the trials' code goes to the nodes by value."""
+    return ray_cluster.connect(address, trial, *shipped)
 
 
 def reason(error: Exception) -> str:
     """A failed Ray task's one line: the trial's own error, not Ray's traceback."""
-    cause = getattr(error, "cause", None)
-    return str(cause) if isinstance(cause, trial.TrialError) else str(error).splitlines()[-1]
+    return ray_cluster.task_error(error, trial.TrialError)
 
 
 def prepare_data(ray, job: dict) -> None:

@@ -13,8 +13,8 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from stages.data.images import to_mnist_frame
 from stages.data.mnist import NUM_CLASSES
+from stages.tools.reading.images import to_mnist_frame
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 FONTS = (

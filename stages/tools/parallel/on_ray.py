@@ -1,9 +1,9 @@
 """`dvc repro` over a Ray cluster: the stages that do not depend on each other on its nodes.
 
 DVC judges every step. It says which stages `dvc repro TARGETS` would run and
-in which order (`stages.parallel.plan`), which of them are stale (`status`),
+in which order (`stages.tools.parallel.plan`), which of them are stale (`status`),
 and, inside each scratch copy of the workspace on a node
-(`stages.parallel.scratch`), whether a stage changed and how to run it. A stage
+(`stages.tools.parallel.scratch`), whether a stage changed and how to run it. A stage
 that nothing could run beside runs here, in the workspace, as `dvc repro
 --single-item` runs it; the others run in scratch copies on the nodes, taking
 their inputs from the DVC remote and pushing their results to it, a stage and
@@ -22,8 +22,10 @@ from pathlib import Path
 import yaml
 
 from stages.common.cli import UserError
-from stages.parallel import scratch
-from stages.parallel.plan import Home, Plan, Progress
+from stages.tools import ray_cluster
+from stages.tools.children import cause
+from stages.tools.parallel import scratch
+from stages.tools.parallel.plan import Home, Plan, ReproLines
 
 
 def workspace_files() -> list[str]:
@@ -50,7 +52,7 @@ class ClusterRun:
         self.ran: list[str] = []
         self.restored: list[str] = []  # every result comes here from the run-cache: ran
         self.pushed: set[str] = set()
-        self.progress = Progress(len(plan.order))
+        self.progress = ReproLines(len(plan.order))
 
     @property
     def up_to_date(self) -> set[str]:
@@ -99,7 +101,7 @@ class ClusterRun:
         except Exception as error:  # DVC's own errors are many types
             for stage in batch:
                 self.finished.pop(stage)
-                self._fail(stage, f"taking it from the run-cache: {scratch.cause(error)}")
+                self._fail(stage, f"taking it from the run-cache: {cause(error)}")
             return
         for stage in batch:
             self.finished.pop(stage)
@@ -116,7 +118,7 @@ class ClusterRun:
             self.home.reproduce([stage])
         except Exception as error:  # DVC's own errors are many types
             self.progress.running -= 1
-            self._fail(stage, scratch.cause(error))
+            self._fail(stage, cause(error))
         else:
             self.progress.running -= 1
             self._mark_done(stage)
@@ -153,8 +155,7 @@ class ClusterRun:
             if here:
                 self.home.push(here)
                 self.pushed |= set(here)
-        return scratch.Job(chain, inputs, scratch.snapshot(workspace_files(), Path(".")), lock,
-                           **self.runner.placement())
+        return scratch.Job(chain, inputs, scratch.snapshot(workspace_files(), Path(".")), lock)
 
     def start(self, stage: str) -> None:
         chain = tuple(self._chain(stage))
@@ -235,18 +236,9 @@ class RayRunner:
     results through the DVC remote; Ray runs a lost node's stages again elsewhere."""
 
     def __init__(self, address: str) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise UserError("Ray is not installed: pip install -r requirements-ray.txt") from None
-        self.ray = ray
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-        ray.cloudpickle.register_pickle_by_value(scratch)  # nodes need no checkout of this
+        self.ray = ray = ray_cluster.connect(address, scratch)
         self.task = ray.remote(num_cpus=1, max_retries=3)(scratch.run)
         self.refs: list = []
-
-    def placement(self) -> dict:
-        return {"cache": None, "remote": True, "scratch_root": None}
 
     def submit(self, job: scratch.Job):
         ref = self.task.options(name=job.stages[0]).remote(job)
@@ -261,7 +253,7 @@ class RayRunner:
                 try:
                     found.append((chain, self.ray.get(ref)))
                 except self.ray.exceptions.RayError as error:
-                    reason = str(error).strip().splitlines()[-1]
+                    reason = ray_cluster.task_error(error)
                     found.append((chain, [scratch.Result(s, False, 0.0, "?", reason)
                                           for s in chain]))
         return found

@@ -1,12 +1,12 @@
 """Sweeps that search: Ray Tune runs the trials, each a `dvc exp run` on a node.
 
 Optuna's TPE (Ray Tune's `OptunaSearch`, seeded) or random sampling picks each
-trial's values from the search space (`stages.sweeps.space`); with
+trial's values from the search space (`stages.tools.sweeps.space`); with
 `--early-stop asha`, Ray Tune's ASHA scheduler watches the per-epoch figure the
 train stage prints and stops a trial that is doing worse than its peers at the
 same epoch: its `dvc exp run` dies with it, so it never becomes an experiment,
 and its CPU goes to the next trial at once. A trial that finishes is a DVC
-experiment that comes home as a grid trial does (`stages.sweeps.trial`: data
+experiment that comes home as a grid trial does (`stages.tools.sweeps.trial`: data
 first, then the experiment). Ray Tune keeps the search's state (the searcher's
 history, each trial's status) under `reports/sweeps/<id>/`: `--resume` picks it
 up and runs only what was missing; a finished trial run again takes its model
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from stages.common.cli import UserError
 from stages.config import params_file
-from stages.sweeps import cluster, space, trial
+from stages.tools.sweeps import cluster, space, trial
 
 FIGURES = ("accuracy", "loss", "val_accuracy", "val_loss")  # what each epoch line says
 LOWER_IS_BETTER = ("loss", "val_loss")
@@ -150,7 +150,7 @@ def board(setup: Setup, total: int):
     the counts: what a person follows while the search runs."""
     from ray.tune import Callback
 
-    class Board(Callback):
+    class SearchBoard(Callback):
         def __init__(self) -> None:
             self.counts = {"running": 0, "done": 0, "stopped": 0, "failed": 0}
 
@@ -189,7 +189,7 @@ def board(setup: Setup, total: int):
             self.counts["failed"] += 1
             self._line(f"FAILED {trial_name(setup, trial.trial_id)}: {_reason(trial)}")
 
-    return Board()
+    return SearchBoard()
 
 
 def _reason(trial_or_result) -> str:
@@ -211,7 +211,7 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
 def report(found: list[Trial], searched: space.Space, setup: Setup, args, out: Path) -> str:
     """The search's Markdown report (and its picture beside it): the trials best first,
     the best one's values beside the defaults, the stopped and failed ones, convergence."""
-    from stages.reporting import pictures
+    from stages.tools import tool_pictures as pictures
 
     keys = list(searched.searched)
     short = [key.split(".", 2)[-1] for key in keys]

@@ -1,7 +1,7 @@
 """`dvc repro` with the stages that do not depend on each other run side by side, here.
 
 The stages run in the workspace itself, as DVC runs them: each is handed to one
-of `jobs` DVC worker processes (`stages.parallel.worker`), which reproduces it
+of `jobs` DVC worker processes (`stages.tools.parallel.worker`), which reproduces it
 with `--single-item` (DVC decides whether it changed, runs it or takes it from
 its run-cache, and records it in dvc.lock and the run-cache). A stage is handed
 over once all its parents are settled, unless DVC's status already showed it
@@ -25,7 +25,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from stages.parallel.plan import Home, Plan, Progress
+from stages.tools.children import error_line
+from stages.tools.parallel.plan import Home, Plan, ReproLines
 
 PRINTING = threading.Lock()
 
@@ -41,7 +42,7 @@ class Worker:
     def __init__(self) -> None:
         results, self._write_end = os.pipe()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "stages.parallel.worker", str(self._write_end)],
+            [sys.executable, "-m", "stages.tools.parallel.worker", str(self._write_end)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             pass_fds=(self._write_end,), start_new_session=True)
         os.close(self._write_end)
@@ -99,7 +100,7 @@ class WorkspaceRun:
     ignores: dict = field(default_factory=dict)  # the .gitignore files' lines before the run
 
     def __post_init__(self) -> None:
-        self.progress = Progress(len(self.plan.order))
+        self.progress = ReproLines(len(self.plan.order))
         self.workers: list[Worker] = []
         self.running: dict[str, Worker] = {}
         self.started: dict[str, float] = {}
@@ -180,7 +181,8 @@ class WorkspaceRun:
             self.progress.running -= 1
             seconds = time.perf_counter() - self.started[stage]
             if "error" in outcome:
-                self.fail(stage, self._reason(worker.lines, outcome["error"]))
+                said = "\n".join(line for line in worker.lines if line.startswith("error: "))
+                self.fail(stage, error_line(said, outcome["error"]))
                 continue
             self.progress.done += 1
             if outcome["ran"]:
@@ -205,12 +207,6 @@ class WorkspaceRun:
             changed = self.home.stale(undecided)
             for name in undecided:
                 self.verdict[name] = (name in changed, self.step + 1)
-
-    @staticmethod
-    def _reason(lines: list[str], error: str) -> str:
-        """The stage's own one-line error if it printed one, else DVC's."""
-        ours = [line for line in lines if line.startswith("error: ")]
-        return (ours[-1] if ours else error).split(". DVC removed this stage")[0]
 
     def fail(self, stage: str, reason: str) -> None:
         self.failed[stage] = reason

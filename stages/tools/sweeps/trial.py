@@ -18,14 +18,12 @@ nodes by value. On the node:
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -33,7 +31,9 @@ import time
 import uuid
 from pathlib import Path
 
-BASE = Path(os.environ.get("MNIST_ZOO_SWEEP_DIR", Path.home() / ".cache" / "mnist-zoo-sweeps"))
+from stages.tools.children import die_with_parent, error_line
+from stages.tools.ray_cluster import node_cache, node_dir
+
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "mnist-zoo sweep",
                 "GIT_AUTHOR_EMAIL": "sweep@mnist-zoo.invalid"}
 
@@ -42,8 +42,8 @@ class TrialError(Exception):
     """A trial that cannot succeed as asked: its one-line reason (not retried)."""
 
 
-class Progress:
-    """A Ray actor's state: which trial started on which node, for the driver."""
+class StartedTrials:
+    """A Ray actor: which trial started on which node, for the driver's board."""
 
     def __init__(self) -> None:
         self.running: dict[str, str] = {}
@@ -53,12 +53,6 @@ class Progress:
 
     def snapshot(self) -> dict[str, str]:
         return dict(self.running)
-
-
-def _die_with_parent() -> None:
-    """Make a child process die when the Ray worker running it does (a lost node,
-    a cancelled trial): no orphaned training left behind (Linux)."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _env() -> dict:
@@ -76,7 +70,7 @@ def _run(args: list, cwd: Path, what: str, on_line=None) -> str:
     `on_line`, each line of its output is handed over as it is printed."""
     process = subprocess.Popen([str(a) for a in args], cwd=cwd, env=_env(), text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               preexec_fn=_die_with_parent)
+                               preexec_fn=die_with_parent)
     seen = []
     try:
         for line in process.stdout:
@@ -90,12 +84,7 @@ def _run(args: list, cwd: Path, what: str, on_line=None) -> str:
         process.wait()
     result = subprocess.CompletedProcess(args, process.returncode, "".join(seen), "")
     if result.returncode:
-        lines = [line.strip() for line in (result.stderr + result.stdout).splitlines()
-                 if line.strip()]
-        ours = [line for line in lines if line.startswith("error: ")]  # a stage's one line
-        theirs = [line for line in lines if line.startswith(("ERROR", "fatal"))]
-        reason = (ours[:1] or theirs[-1:] or lines[-1:] or ["failed"])[0]
-        raise TrialError(f"{what}: {reason.split('. DVC removed this stage')[0]}")
+        raise TrialError(f"{what}: {error_line(result.stdout, 'failed')}")
     return result.stdout
 
 
@@ -107,10 +96,7 @@ def node_name() -> str:
 
 def _mirror(repo: str) -> tuple[Path, Path]:
     """This node's mirror of the git remote (made once, then fetched), and its DVC cache."""
-    import ray
-
-    node = BASE / ray.get_runtime_context().get_node_id()[:12]
-    home = node / hashlib.sha256(repo.encode()).hexdigest()[:12]
+    home = node_dir() / hashlib.sha256(repo.encode()).hexdigest()[:12]
     home.mkdir(parents=True, exist_ok=True)
     mirror = home / "mirror.git"
     with open(home / ".lock", "w") as lock:
@@ -120,7 +106,7 @@ def _mirror(repo: str) -> tuple[Path, Path]:
                   "+refs/sweeps/*:refs/sweeps/*"], mirror, f"git remote {repo}")
         else:
             _run(["git", "clone", "-q", "--mirror", repo, mirror], home, f"git remote {repo}")
-    return mirror, home / "dvc-cache"
+    return mirror, node_cache()
 
 
 EPOCH = re.compile(r"^train@(\w+) epoch (\d+)/(\d+): (.*) \(")

@@ -14,7 +14,7 @@ out after TIMEOUT seconds (a request line or headers that stall, a body that sta
 idle kept-alive connection), a body must arrive within BODY_SECONDS whatever its pace, a
 process holds at most CONNECTIONS connections (the next get 503 at once), at most
 DECODING images are decoded at a time, and an image is refused from its header when its
-pixels would be more than a digit needs (`stages.data.images`). Every refusal is a 4xx
+pixels would be more than a digit needs (`stages.tools.reading.images`). Every refusal is a 4xx
 (503 for a full server) with one line of JSON.
 """
 
@@ -33,9 +33,10 @@ import time
 from pathlib import Path
 
 from stages.common.cli import UserError
-from stages.data.images import ImageTooLargeError, decode, to_model_input
-from stages.serving import protocol
-from stages.serving.zoo import Zoo
+from stages.tools.children import die_with_parent
+from stages.tools.reading.images import ImageTooLargeError, decode, to_model_input
+from stages.tools.serving import protocol
+from stages.tools.serving.zoo import Zoo
 
 PAGE = Path(__file__).with_name("page.html")
 MAX_UPLOAD = 4 * 1024 * 1024
@@ -252,9 +253,7 @@ def serve(sockets: list[socket.socket], runtime: str) -> None:
     for listening in sockets:
         pid = os.fork()
         if pid == 0:  # a process of its own: its models, its threads
-            import ctypes
-
-            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: ends with us
+            die_with_parent(signal.SIGTERM)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             zoo.load_in_background()
             Server(listening, zoo).serve_forever()

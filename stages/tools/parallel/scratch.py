@@ -1,26 +1,24 @@
-"""DVC stages in a scratch copy of the workspace: what `stages.repro` runs side by side.
+"""DVC stages in a scratch copy of the workspace, on a node of a Ray cluster.
 
-`run` works in a thread of the driver, or on a Ray node that needs the
-project's Python environment but not this checkout (`stages.repro` ships this
-module to the nodes by value). A scratch copy is:
+`run` works on a Ray node that needs the project's Python environment but not
+this checkout (`stages.repro --address` ships this module to the nodes by
+value). A scratch copy is:
 
 1. the workspace's small files, as git sees them (code, params.yaml, the values
    `validate` handed on), and a dvc.lock holding every stage finished so far;
-2. one Python process in it (`python -m stages.parallel.scratch`, from the copy's own
-   code) that asks DVC, through its Python API, to link the stages' inputs from
-   the DVC cache the copy shares with the workspace (`checkout`; on a cluster,
-   `pull` from the DVC remote into the node's cache), then to reproduce each
+2. one Python process in it (`python -m stages.tools.parallel.scratch`, from the
+   copy's own code) that asks DVC, through its Python API, to pull the stages'
+   inputs from the DVC remote into the node's cache, then to reproduce each
    stage alone (`reproduce(single_item=True)`): DVC decides whether it changed,
    and runs it or takes it from its run-cache. Outputs and the run-cache entry
-   land in the shared cache; on a cluster they are pushed to the DVC remote.
+   are pushed to the DVC remote.
 
-The workspace then takes the results from the run-cache (`stages.parallel.on_ray`).
+The workspace then takes the results from the run-cache (`stages.tools.parallel.on_ray`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import json
 import os
@@ -36,6 +34,9 @@ from pathlib import Path
 
 import yaml
 
+from stages.tools import ray_cluster
+from stages.tools.children import cause, die_with_parent, error_line
+
 ACTIVE: set[subprocess.Popen] = set()  # scratch processes started here, for `stop`
 
 
@@ -47,9 +48,6 @@ class Job:
     inputs: list[str]          # stages whose outputs they read (DVC checks them out)
     snapshot: bytes            # a tar of the workspace's small files
     lock: dict                 # dvc.lock, with every stage finished so far
-    cache: str | None = None   # the workspace's DVC cache, shared (None: the node's own)
-    remote: bool = False       # inputs from, and results to, the DVC remote (a cluster)
-    scratch_root: str | None = None
 
 
 @dataclass
@@ -82,11 +80,6 @@ def stop() -> None:
             os.killpg(process.pid, signal.SIGINT)
 
 
-def _die_with_parent() -> None:
-    """The process dies with the Ray worker that started it (a lost node, a cancel)."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def _node() -> str:
     """This machine, and on a Ray node which node (several can share a machine)."""
     name = os.uname().nodename
@@ -98,13 +91,11 @@ def _node() -> str:
     return name
 
 
-def _config(job: Job) -> str:
-    """No git in a scratch copy; a cache shared with the workspace (inputs are links,
-    outputs land there at once) or, on a node, the node's own, kept between jobs."""
-    node_cache = os.environ.get("MNIST_ZOO_NODE_CACHE",  # read on the node itself
-                                Path.home() / ".cache" / "mnist-zoo-repro" / "dvc-cache")
+def _config() -> str:
+    """No git in a scratch copy; the node's own DVC cache, kept between jobs and shared
+    with the node's sweep trials."""
     return ("[core]\n    no_scm = true\n    analytics = false\n"
-            f"[cache]\n    dir = {job.cache or node_cache}\n"
+            f"[cache]\n    dir = {ray_cluster.node_cache()}\n"
             "    type = \"reflink,hardlink,copy\"\n")
 
 
@@ -112,23 +103,22 @@ def run(job: Job) -> list[Result]:
     """Run the job's stages in a fresh scratch copy; a stage's failure is a Result."""
     started = time.perf_counter()
     node = _node()
-    scratch = Path(tempfile.mkdtemp(prefix=f"{job.stages[0].replace('@', '-')}-",
-                                    dir=job.scratch_root))
+    scratch = Path(tempfile.mkdtemp(prefix=f"{job.stages[0].replace('@', '-')}-"))
     try:
         with tarfile.open(fileobj=io.BytesIO(job.snapshot)) as tar:
             tar.extractall(scratch, filter="data")
         if job.lock.get("stages"):
             (scratch / "dvc.lock").write_text(yaml.safe_dump(job.lock, sort_keys=False))
-        (scratch / ".dvc" / "config.local").write_text(_config(job))
-        args = [sys.executable, "-m", "stages.parallel.scratch", "--results", "results.json",
-                *(["--remote"] if job.remote else []), *job.stages,
+        (scratch / ".dvc" / "config.local").write_text(_config())
+        args = [sys.executable, "-m", "stages.tools.parallel.scratch", "--results",
+                "results.json", *job.stages,
                 *(arg for stage in job.inputs for arg in ("--input", stage))]
         path = os.pathsep.join(filter(None, [str(scratch), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": path,
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         process = subprocess.Popen(args, cwd=scratch, env=env, text=True, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                   preexec_fn=_die_with_parent if job.remote else None)
+                                   preexec_fn=die_with_parent)
         ACTIVE.add(process)
         try:
             output, _ = process.communicate()
@@ -151,12 +141,13 @@ def _results(job: Job, scratch: Path, output: str, node: str, seconds: float) ->
     for stage in job.stages:
         outcome = found.get(stage)
         if outcome is None:  # never reached: an earlier stage failed, or the process died
-            why = next((r.summary for r in results if not r.ok), None) or _last_error(lines)
+            why = next((r.summary for r in results if not r.ok), None) or error_line(
+                output, "the scratch process died")
             results.append(Result(stage, False, seconds, node, f"not run: {why}"))
             continue
         mine = [line.split(": ", 1)[1] for line in lines if line.startswith(f"{stage}: ")]
         if "error" in outcome:  # the stage's own one-line error, else DVC's
-            summary = _last_error(lines) if any(
+            summary = error_line(output) if any(
                 line.startswith("error: ") for line in lines) else outcome["error"]
         else:
             summary = mine[-1] if mine else "up to date"
@@ -165,37 +156,22 @@ def _results(job: Job, scratch: Path, output: str, node: str, seconds: float) ->
     return results
 
 
-def _last_error(lines: list[str]) -> str:
-    ours = [line for line in lines if line.startswith("error: ")]  # a stage's one line
-    theirs = [line for line in lines if line.startswith("ERROR")]
-    found = (ours[:1] or theirs[-1:] or lines[-1:] or ["the scratch process died"])[0]
-    return found.split(". DVC removed this stage")[0]
-
-
 # Inside the scratch copy -------------------------------------------------------------
 
-def _reproduce(repo, stage: str, remote: bool) -> dict:
+def _reproduce(repo, stage: str) -> dict:
     from dvc.exceptions import DvcException
 
     started = time.perf_counter()
     try:
         done = repo.reproduce(stage, single_item=True)
-        if remote:
-            repo.push(targets=[stage], run_cache=True)
+        repo.push(targets=[stage], run_cache=True)
     except DvcException as error:
         return {"error": cause(error), "seconds": time.perf_counter() - started}
     return {"ran": bool(done), "seconds": time.perf_counter() - started}
 
 
-def cause(error: BaseException) -> str:
-    """The innermost message: for a stage's own failure, its command's exit."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
-
-
 def main(argv: list[str]) -> None:
-    """`python -m stages.parallel.scratch --results FILE [--remote] STAGE... [--input S]...`"""
+    """`python -m stages.tools.parallel.scratch --results FILE STAGE... [--input S]...`"""
     import argparse
 
     from dvc.exceptions import DvcException
@@ -205,18 +181,17 @@ def main(argv: list[str]) -> None:
     parser.add_argument("stages", nargs="+")
     parser.add_argument("--input", action="append", default=[])
     parser.add_argument("--results", type=Path, required=True)
-    parser.add_argument("--remote", action="store_true")
     args = parser.parse_args(argv)
     results: dict[str, dict] = {}
     with Repo() as repo:
         try:
             if args.input:
-                (repo.pull if args.remote else repo.checkout)(targets=args.input)
+                repo.pull(targets=args.input)
         except DvcException as error:
             print(f"error: the inputs {', '.join(args.input)}: {cause(error)}", flush=True)
             sys.exit(1)
         for stage in args.stages:
-            results[stage] = _reproduce(repo, stage, args.remote)
+            results[stage] = _reproduce(repo, stage)
             args.results.write_text(json.dumps(results))
             if "error" in results[stage]:
                 break

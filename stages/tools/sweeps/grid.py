@@ -3,7 +3,7 @@
 `-S` is DVC's own sweep grammar (comma lists, `range()`, `choice()`), expanded
 the way `dvc exp run` expands it; every combination is checked against the
 params schema before anything is scheduled. Each combination is one Ray task
-(`stages.sweeps.trial`) that runs one `dvc exp run` on whichever node Ray picks
+(`stages.tools.sweeps.trial`) that runs one `dvc exp run` on whichever node Ray picks
 and pushes it to the git remote and the DVC remote; Ray retries a task whose
 node was lost, never one that failed on its own. When the sweep ends,
 `dvc exp pull` brings every trial here and a summary table and plot are
@@ -25,8 +25,8 @@ from stages.common import paths
 from stages.common.cli import UserError, did_you_mean
 from stages.common.files import atomic_output
 from stages.config import params_file
-from stages.reporting import pictures
-from stages.sweeps import cluster, trial
+from stages.tools import tool_pictures as pictures
+from stages.tools.sweeps import cluster, trial
 
 
 def expand(overrides: list[str]) -> list[list[str]]:
@@ -85,7 +85,7 @@ def _unknown_key(overrides: list[str]) -> str | None:
     return None
 
 
-class Board:
+class GridBoard:
     """The progress lines: each trial as it starts and ends, and the counts."""
 
     def __init__(self, total: int) -> None:
@@ -109,7 +109,7 @@ def schedule(ray, trials: list[dict]) -> tuple[dict, dict]:
     progress = progress_actor(ray)
     task = ray.remote(num_cpus=1, max_retries=3)(trial.run_trial)
     names = {task.options(name=t["name"]).remote(t, progress): t["name"] for t in trials}
-    pending, results, failures, board = list(names), {}, {}, Board(len(trials))
+    pending, results, failures, board = list(names), {}, {}, GridBoard(len(trials))
     running: dict[str, str] = {}
     try:
         while pending:
@@ -140,7 +140,7 @@ def progress_actor(ray):
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    return ray.remote(trial.Progress).options(num_cpus=0, scheduling_strategy=here).remote()
+    return ray.remote(trial.StartedTrials).options(num_cpus=0, scheduling_strategy=here).remote()
 
 
 def started(ray, progress, running: dict[str, str]) -> dict[str, str]:

@@ -17,39 +17,26 @@ import numpy as np
 from stages.common import handed, paths
 from stages.common.cli import UserError
 from stages.common.files import read_json
+from stages.modeling.onnx_session import onnx_runner, softmax
 
 RUNTIMES = ("onnx", "keras")
 
 
-def softmax(outputs: np.ndarray) -> np.ndarray:
-    """Class probabilities from logits, as Keras makes them (float64, then float32)."""
-    shifted = np.exp(outputs.astype(np.float64) - outputs.max(axis=1, keepdims=True))
-    return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
 class OnnxModel:
-    """The model's ONNX export in onnxruntime: one thread per call (the server's threads
-    and processes are the parallelism), the graph optimized once, at load."""
+    """The model's ONNX export in onnxruntime, as the export stage checked it."""
 
     def __init__(self, name: str) -> None:
-        import onnxruntime
-
         report = read_json(paths.of_model("export_report", name)).get("onnx", {})
         if "file" not in report or "outputs" not in report:
             why = report.get("error") or f"run `dvc repro export@{name}`"
             raise UserError(f"model {name} has no ONNX export ({why}); use --runtime keras")
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(Path(report["file"])), options,
-                                                    providers=["CPUExecutionProvider"])
-        self.input = self.session.get_inputs()[0].name
+        self.run = onnx_runner(Path(report["file"]))
         self.logits = report["outputs"] == "logits"
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """(N, 28, 28, 1) float32 in [0, 1] -> (N, 10) float32 probabilities."""
-        [outputs] = self.session.run(None, {self.input: x})
-        return softmax(outputs) if self.logits else outputs.astype(np.float32)
+        outputs = self.run(x)
+        return (softmax(outputs) if self.logits else outputs).astype(np.float32)
 
 
 class KerasModel:

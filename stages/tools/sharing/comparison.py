@@ -13,8 +13,8 @@ import io
 from pathlib import Path
 
 from stages.common import handed, journal, paths
-from stages.reporting import pictures
-from stages.sharing.revisions import Revision, changed_params
+from stages.tools import tool_pictures as pictures
+from stages.tools.sharing.revisions import Revision, changed_params
 
 MARKER = "<!-- mnist-zoo comparison -->"  # CI finds its own pull-request comment by it
 

@@ -16,7 +16,7 @@ import numpy as np
 from stages.common import handed, paths
 from stages.common.cli import UserError
 from stages.common.files import read_json
-from stages.serving import runtime
+from stages.tools.serving import runtime
 
 
 class Zoo:

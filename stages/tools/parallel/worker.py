@@ -1,6 +1,6 @@
 """One of `stages.repro`'s DVC processes in the workspace: stages in, one at a time.
 
-    python -m stages.parallel.worker RESULTS_FD     (stage names on stdin, one a line)
+    python -m stages.tools.parallel.worker RESULTS_FD     (stage names on stdin, one a line)
 
 Each stage is `dvc repro --single-item STAGE` through DVC's Python API, in a
 process that imported DVC once: DVC decides whether the stage changed, runs it
@@ -19,12 +19,7 @@ import os
 import sys
 import time
 
-
-def cause(error: BaseException) -> str:
-    """The innermost message: for a stage's own failure, its command's exit."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+from stages.tools.children import cause
 
 
 class DvcSays(logging.Handler):

@@ -2,8 +2,8 @@
 
 DVC judges every step: its own `plan_repro` gives the stages and their order,
 its graph each stage's parents, its `status` which stages changed. Both ways of
-running them side by side (`stages.parallel.workspace` on this machine,
-`stages.parallel.on_ray` on a Ray cluster) start from this plan.
+running them side by side (`stages.tools.parallel.workspace` on this machine,
+`stages.tools.parallel.on_ray` on a Ray cluster) start from this plan.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class Home:
 
 
 @dataclass
-class Progress:
+class ReproLines:
     """The lines a person reads: each stage started and finished, and the counts."""
 
     total: int
