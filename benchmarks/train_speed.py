@@ -1,6 +1,6 @@
 """Seconds per epoch: the train stage's loop vs a plain `model.fit` script.
 
-    .venv/bin/python benchmarks/train_speed.py [--train 6000] [--epochs 3]
+    .venv/bin/python -m benchmarks.train_speed [--train 6000] [--epochs 3]
 
 Both sides train the same model (built from params.yaml) on the same synthetic
 arrays with the same batch size and validation split. "stage" is
@@ -19,20 +19,18 @@ import io
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from stages.config import params_file
+from stages.data import mnist
+from stages.modeling import build, loops
+from stages.modeling.backend import keras
+from stages.pipeline import prepare
+from stages.tools.reading.font_digits import make_dataset
 
-from stages.config import params_file  # noqa: E402
-from stages.data import mnist  # noqa: E402
-from stages.modeling import build, loops  # noqa: E402
-from stages.modeling.backend import keras  # noqa: E402
-from stages.pipeline import prepare  # noqa: E402
-from stages.tools.reading.font_digits import make_dataset  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -12,13 +12,14 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from harness import BIN
+BIN = Path(sys.executable).parent  # the environment's commands (as harness.BIN)
 
 # Ray's token authentication, on in every test cluster: a token for this run only.
 TOKEN = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}

@@ -8,9 +8,9 @@ read within 2 pp of the same digit without them."""
 from __future__ import annotations
 
 import pytest
+
 import real_data
 import written_digits
-
 from services import unavailable
 
 FAST = ["28x28 as MNIST stores it", "200 px", "ruled paper", "squared paper", "tight crop",
