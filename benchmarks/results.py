@@ -26,6 +26,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 DOCS = ("README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")))
 MARKER = re.compile(r"(<!-- results ([\w-]+)\.([\w-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
 LIBRARIES = ("tensorflow", "keras", "dvc", "onnxruntime")
+# What decides the figures: a change here not yet committed is named beside the commit.
+CODE = ("stages", "benchmarks/*.py", "benchmarks/hooks", "benchmarks/tutorials", "params.yaml",
+        "dvc.yaml", "requirements.txt")
 
 
 def cpu_model() -> str:
@@ -41,8 +44,9 @@ def machine() -> dict:
     """Where the figures come from: commit, CPU, cores, versions, date."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                           capture_output=True, text=True, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                            *CODE], cwd=ROOT, capture_output=True, text=True,
+                           check=False).stdout.strip()
     return {"commit": head + ("+changes" if dirty else ""), "cpu": cpu_model(),
             "cores": os.cpu_count(), "python": platform.python_version(),
             "versions": {name: importlib.metadata.version(name) for name in LIBRARIES},
