@@ -5,7 +5,7 @@
 #   make demo       offline: the pipeline on synthetic digits, one epoch per model
 #   make serve      a page to draw digits on, every trained model answering
 # The test tiers, one at a time: make test-unit / test-pipeline / test-servers / test-slow
-# Working as a team (README: Working as a team), with a DVC remote configured:
+# Working as a team (docs/team.md), with a DVC remote configured:
 #   make pull       take what the team computed (run-cache and outputs), train the rest
 #   make push       share your results and run-cache
 # The Python for .venv: .python-version's (the committed results were made with it) if it
@@ -23,10 +23,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: install install-ray pipeline serve test test-unit test-pipeline test-servers test-slow \
-        lint demo regenerate pull push charts
+        lint demo regenerate pull push charts mutants
 
 $(BIN)/dvc: requirements.txt
-	@[ -n "$(PYTHON)" ] || { echo "error: no Python $(SUPPORTED) here: install one (apt-get install python3.12, brew install python@3.13, pyenv install 3.13) and run make again" >&2; exit 1; }
+	@[ -n "$(PYTHON)" ] || { echo "error: no Python $(SUPPORTED) here: install one (apt-get install python3.12, brew install python@3.13, pyenv install 3.13), then make again" >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' > $(VENV).python
 	@if [ "$$(cat $(VENV).python)" != "$$(cat .python-version)" ]; then echo "Python $$(cat $(VENV).python) here, $$(cat .python-version) in .python-version: it now says $$(cat $(VENV).python), and dvc repro retrains under it (results depend on the version)"; cp $(VENV).python .python-version; fi
 	@rm -f $(VENV).python
@@ -66,7 +66,7 @@ pipeline: install
 serve: install
 	$(BIN)/python -m stages.serve
 
-# Two test processes (one per core), a test file each. Tiers (README: Tests and CI):
+# Two test processes (one per core), a test file each. Tiers (docs/tests.md):
 # tests/unit (no dvc CLI; TensorFlow only where a model is built), tests/pipeline
 # (the real `dvc` CLI in temporary repositories), tests/servers (real sshd,
 # WebDAV, a Ray cluster, headless Chromium). The slowest contract tests are
@@ -90,6 +90,12 @@ test-slow: install $(VENV)/.dev install-ray $(MLXTEND)
 
 lint: install $(VENV)/.dev
 	$(BIN)/ruff check stages tests benchmarks
+
+# Mutation scores of the modules whose bugs would corrupt results silently (not in CI's
+# default path: about 15 minutes); the table goes to docs/tests.md via its results file.
+mutants: install $(VENV)/.dev
+	$(BIN)/python -m benchmarks.mutants
+	$(BIN)/python -m stages.regenerate
 
 # PNGs of the pipeline's charts (learning curves, leaderboard) for the README,
 # rendered from the same DVC plot definitions as `dvc plots show`.

@@ -8,7 +8,7 @@ before the warm start), each in a fresh project on the same real data (by defaul
 tutorials' epochs, trained once first), times two edits, each once with
 `dvc repro` and once with `python -m stages.repro`:
 - one model: `models.simple_dense.epochs` one more;
-- one layer's width: `models.quickstart.layers.1.Dense.units` (128 -> 96 -> 64).
+- one layer's width: `models.quickstart.layers.1.Dense.units` (96, 64, 112, 80 in turn).
 Each run is timed from the command to its exit (the leaderboard written) and split
 into the edited model's training (its `train_seconds`) and everything else. Each
 command runs twice in a row: the first starts with no warm start server, as the first

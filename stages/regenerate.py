@@ -6,10 +6,12 @@
   the same pydantic models that validate it (`stages.config.params_file`);
 - `.dvc/plots/offline.html`: DVC's page template with the Vega libraries inline,
   from the pinned vl-convert-python (`stages.reporting.vega`), so `dvc plots
-  show` and `dvc plots diff` draw with no network in any clone.
+  show` and `dvc plots diff` draw with no network in any clone;
+- the README's and docs' figures tables, from the benchmarks' results files
+  (`benchmarks/results.py`).
 
-Both are committed, so a clone needs neither `make` nor this command; a fast test
-fails when either is stale (a new pin, an edited schema), naming this command.
+All are committed, so a clone needs neither `make` nor this command; a fast test
+fails when either is stale (a new pin, an edited schema, a new results file), naming this command.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ SCHEMA = Path("params.schema.json")
 
 def generated() -> dict[Path, str]:
     """Each generated file's path and the text it should hold."""
+    from benchmarks import results  # the checkout's, run from its root
+
     return {SCHEMA: json.dumps(json_schema(), indent=2, sort_keys=True) + "\n",
-            vega.template_path(): vega.page()}
+            vega.template_path(): vega.page(), **results.docs()}
 
 
 def main(argv: list[str]) -> None:

@@ -7,7 +7,7 @@ for each stage, those modules with each one's sha256 to
 edit reruns exactly the stages that run the edited module, as one dependency
 per module would. One file instead of a dozen matters because DVC rewrites the
 whole of dvc.lock after every stage it runs: with a dependency per module, that
-rewrite was a third of DVC's own time around each stage (README: Benchmarks).
+rewrite was a third of DVC's own time around each stage (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 dvc.yaml is the source: each path here is one of its stages' deps or outputs,
 a model's written as dvc.yaml writes it with `${key}` for the model's name
-(tests/unit/test_paths.py checks both ways: every path here is in dvc.yaml,
+(tests/unit/test_dvc_yaml.py checks both ways: every path here is in dvc.yaml,
 and every output dvc.yaml declares is named here). The lists of outputs per
 stage are read from dvc.yaml itself (`stages.common.outputs`).
 """

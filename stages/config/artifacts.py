@@ -7,7 +7,7 @@ trained `.keras` file, its description the block's tutorial. Written with
 DVC's own YAML round-trip (comments and the rest of dvc.yaml stay as they
 are), and only when it changes. `dvc artifacts get <repo> <model>` then
 fetches a model without cloning the pipeline; GTO's git tags give versions
-and stages (README: Models that leave the pipeline).
+and stages (docs/serving.md#a-registry-dvc-artifacts-gto-tags).
 """
 
 from __future__ import annotations

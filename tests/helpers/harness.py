@@ -26,12 +26,13 @@ BIN = Path(sys.executable).parent
 SHIPPED_MODELS = list(yaml.safe_load((ROOT / "params.yaml").read_text())["models"])
 # The models of every test project: one of each kind (`fit` with logits, `fit` with
 # softmax and one-hot labels, the GradientTape loop). The DVC contracts hold for any
-# set; all seven train in `make demo` and its test.
+# set; every model params.yaml ships is trained by tests/pipeline/test_zoo.py.
 MODELS = ["cnn_sgd", "quickstart", "simple_dense"]  # in the order of params.yaml
 UNIT_MODELS = tuple(MODELS)
 # The only outputs allowed to differ between two runs of the same code on the same
 # machine: the files that carry wall-clock measurements, and the SavedModel export
-# (TensorFlow writes ids that change from one process to the next; README: Exports).
+# (TensorFlow writes ids that change from one process to the next:
+# docs/serving.md#exports-exportmodel).
 TIMED = {*(f"metrics/train/{m}.json" for m in MODELS), *(f"metrics/{m}.json" for m in MODELS),
          *(f"exports/{m}" for m in MODELS), *(f"exports/{m}.json" for m in MODELS),
          "reports/summary.json", "reports/leaderboard.md", "plots/leaderboard.csv"}

@@ -201,8 +201,8 @@ def trained_reader(digits: dict):
     import tempfile
     from pathlib import Path
 
-    from harness import shipped_recipe
     from stages.modeling import build, loops, saving
+    from tests.helpers.harness import shipped_recipe  # the tests and the benchmarks alike
 
     x = (digits["x_train"] / 255.0).astype(np.float32)[..., None]
     data = {"train": (x[:3600], digits["y_train"][:3600]),

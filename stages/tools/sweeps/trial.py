@@ -1,8 +1,8 @@
 """One sweep trial, on whichever Ray node runs it: a DVC experiment that comes home.
 
 Everything here runs on a cluster node, which needs the project's Python
-environment, git, and access to the git and DVC remotes (README: Sweeps on a
-cluster), but not this checkout: `stages.sweep` ships these functions to the
+environment, git, and access to the git and DVC remotes (docs/sweeps.md#a-cluster),
+but not this checkout: `stages.sweep` ships these functions to the
 nodes by value. On the node:
 
 1. a mirror of the git remote, kept per node and reused (`git fetch` after the

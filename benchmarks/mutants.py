@@ -1,0 +1,80 @@
+"""Mutation scores: how many of the small bugs mutmut plants the fast tests catch.
+
+    make mutants        # or: .venv/bin/python -m benchmarks.mutants [--skip-run]
+
+Runs `mutmut run` over the modules `[tool.mutmut]` in pyproject.toml names (the ones
+whose bugs would silently corrupt results: dvc.lock merges, code fingerprints, the
+handed values, the params schema, IDX files, the download), against the fast tests
+that cover them, then writes the score per module to benchmarks/results/mutants.json
+(docs/tests.md shows it). A survivor is either killed by a new test or listed in
+EQUIVALENT with why no test can tell it from the original; the score leaves those out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+from benchmarks import results
+
+ROOT = Path(__file__).resolve().parent.parent
+# Mutant -> why it behaves as the original (checked by reading `mutmut show NAME`).
+EQUIVALENT: dict[str, str] = {}
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests",
+          34: "skipped", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
+          255: "timeout", 37: "caught by type check"}
+
+
+def modules() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    return config["only_mutate"]
+
+
+def outcomes(module: str) -> dict[str, str]:
+    """Each of the module's mutants and what became of it, from mutmut's own record."""
+    meta = ROOT / "mutants" / f"{module}.meta"
+    found = json.loads(meta.read_text())["exit_code_by_key"] if meta.is_file() else {}
+    return {name: STATUS.get(code, "suspicious") for name, code in found.items()}
+
+
+def table() -> tuple[dict, list[str]]:
+    rows, survivors = [], []
+    for module in modules():
+        found = outcomes(module)
+        counts = Counter(found.values())
+        equivalent = [name for name in found if name in EQUIVALENT]
+        counted = len(found) - len(equivalent)
+        killed = counts["killed"] + counts["timeout"] + counts["caught by type check"]
+        survivors += [name for name, status in found.items()
+                      if status not in ("killed", "timeout") and name not in EQUIVALENT]
+        score = f"**{100 * killed / counted:.0f}%**" if counted else "no mutants"
+        rows.append([f"`{module}`", str(len(found)), str(killed), str(len(equivalent)),
+                     str(counted - killed), score])
+    return {"columns": ["module", ">mutants", ">killed", ">equivalent", ">survived",
+                        ">score"], "rows": rows}, survivors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-run", action="store_true", help="score the last run only")
+    args = parser.parse_args()
+    if not args.skip_run:
+        subprocess.run([Path(sys.executable).parent / "mutmut", "run", "--max-children", "2"],
+                       cwd=ROOT, check=True)
+    scores, survivors = table()
+    print(results.markdown(scores))
+    if survivors:
+        print("survivors (kill them with a test, or explain them in EQUIVALENT):")
+        print("\n".join(f"  {name}" for name in survivors))
+    equivalent = {"columns": ["mutant", "why it is equivalent"],
+                  "rows": [[f"`{name}`", why] for name, why in EQUIVALENT.items()]}
+    results.save("mutants", {"scores": scores, "equivalent": equivalent})
+
+
+if __name__ == "__main__":
+    main()
