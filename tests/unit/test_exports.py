@@ -49,7 +49,8 @@ def raw_outputs(fmt: str, path: Path, x: np.ndarray) -> np.ndarray:
         interpreter.set_tensor(given["index"], x)
         interpreter.invoke()
         return interpreter.get_tensor(taken["index"])
-    return tf.saved_model.load(str(path)).serve(tf.constant(x)).numpy()
+    loaded = tf.saved_model.load(str(path))  # held while it runs: its variables live in it
+    return loaded.serve(tf.constant(x)).numpy()
 
 
 @pytest.mark.parametrize("name", UNIT_MODELS)
@@ -67,7 +68,7 @@ def test_every_export_agrees_with_the_keras_model_on_real_digits(exported, name)
     report = json.loads((exported / paths.of_model("export_report", name)).read_text())
     assert set(report) == {"saved_model", "litert", "onnx"}
     for fmt, figures in report.items():
-        path = exported / paths.of_model("export", name) / figures["file"]
+        path = exported / figures["file"]  # exports/<model>/<file>
         theirs = raw_outputs(fmt, path, x)
         assert (theirs.argmax(axis=1) == reference.argmax(axis=1)).all(), fmt
         assert np.abs(theirs - reference).max() <= 1e-4, fmt

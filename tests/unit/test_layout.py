@@ -115,3 +115,4 @@ def test_the_readme_layout_names_every_folder_and_command():
         assert f"  {name}/" in layout, name
     for command in COMMANDS:
         assert f"  {command}.py" in layout, command
+
