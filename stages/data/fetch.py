@@ -19,7 +19,13 @@ from typing import BinaryIO
 
 import urllib3
 from tqdm import tqdm
-from urllib3.exceptions import HTTPError, MaxRetryError, ProtocolError, TimeoutError
+from urllib3.exceptions import (
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    TimeoutError,
+)
 from urllib3.util import Retry
 
 from stages.common.cli import UserError
@@ -107,8 +113,8 @@ def _attempt(pool: urllib3.PoolManager, url: str, out: BinaryIO, policy: Retry) 
 
 
 def _describe(error: Exception, timeout: float) -> str:
-    """One failed attempt, in words."""
-    if isinstance(error, TimeoutError):
+    """One failed attempt, in words (urllib3 counts a refused connection as a time-out)."""
+    if isinstance(error, TimeoutError) and not isinstance(error, NewConnectionError):
         return f"timed out after {timeout:g}s without data"
     if isinstance(error, _ServerError | ProtocolError) and error.args:
         return str(error.args[0])

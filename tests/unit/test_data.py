@@ -165,6 +165,7 @@ class FlakyOnce(QuietHandler):
 
 
 def test_fetch_retries_a_server_error_and_says_so_once(mirror, capsys):
+    FlakyOnce.seen.clear()  # every run of this test starts with a server that fails once
     server = Server(mirror["dir"], handler=FlakyOnce)
     try:
         out = io.BytesIO()
@@ -180,3 +181,40 @@ def test_fetch_never_retries_a_client_error(mirror):
     with pytest.raises(UserError, match=r"HTTP 404 File not found; check data.url"):
         fetch.fetch(mirror["url"] + "missing.npz", io.BytesIO(), "0" * 64, timeout=5,
                     retries=3)
+
+
+def test_idx_takes_empty_files_of_exactly_a_header():
+    assert idx.parse(bytes([0, 0, 8, 1, 0, 0, 0, 0]), "labels").shape == (0,)
+    assert idx.parse(bytes([0, 0, 8, 3]) + bytes(4) + bytes([0, 0, 0, 28] * 2),
+                     "images").shape == (0, 28, 28)
+
+
+def test_idx_reads_every_byte_of_each_dimension():
+    """Dimensions past 2**24 are read whole (a header claiming them is then too long)."""
+    big = bytes([0, 0, 8, 3, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 7])
+    with pytest.raises(UserError, match=r"header says shape \(1, 16777216, 1\)"):
+        idx.parse(big, "images")
+    with pytest.raises(UserError, match=r"header says shape \(16777216,\)"):
+        idx.parse(bytes([0, 0, 8, 1, 1, 0, 0, 0, 9]), "labels")
+
+
+def test_idx_names_a_truncated_header():
+    with pytest.raises(UserError) as error:
+        idx.parse(bytes([0, 0, 8, 3]) + bytes(8), "x.idx")
+    assert str(error.value) == "x.idx: header of 16 bytes is truncated"
+
+
+def test_idx_layout_names_the_file_at_fault():
+    blobs = {key: idx.encode(np.zeros((2, 28, 28) if "images" in key else (2,), np.uint8))
+             for key in idx.FILES}
+    assert idx.to_keras_layout(blobs)["x_train"].shape == (2, 28, 28)
+    with pytest.raises(UserError) as wrong:
+        idx.to_keras_layout({**blobs, "test_labels": blobs["test_images"]})
+    assert str(wrong.value) == ("t10k-labels-idx1-ubyte.gz: expected 1-D data, got shape "
+                                "(2, 28, 28)")
+    with pytest.raises(UserError, match=r"^train-labels-idx1-ubyte\.gz: 2 bytes"):
+        idx.to_keras_layout({**blobs, "train_labels": b"\x00\x00"})
+
+
+def test_idx_encodes_any_integer_array_as_bytes():
+    assert idx.encode(np.array([1, 2], np.int64)) == bytes([0, 0, 8, 1, 0, 0, 0, 2, 1, 2])
