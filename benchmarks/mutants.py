@@ -24,7 +24,55 @@ from benchmarks import results
 
 ROOT = Path(__file__).resolve().parent.parent
 # Mutant -> why it behaves as the original (checked by reading `mutmut show NAME`).
-EQUIVALENT: dict[str, str] = {}
+BIG_ENDIAN = ("`int.from_bytes`/`to_bytes` without a byte order: big-endian, Python 3.11's "
+              "default, as written")
+WRAPPER = ("the one-key wrapper model without `Strict` as its base: its one field is the "
+           "arguments model, itself `Strict`, and `_one_key_mapping` lets one key through")
+UPPER = "the HTTP method in lower case: urllib3 upper-cases it (requests and retry checks)"
+HEADER = "a header name in another case: HTTP header names are case-insensitive (both ends)"
+LAST_PART = "another way to the URL's last `/` part (rsplit without a limit, [+1] of two, ...)"
+UNREACHED = "after the loop, which the retry policy always ends first by raising"
+HISTORY = ("`Retry.increment` without the URL or the error: with only `total` set, they change "
+           "its history, not its count")
+EQUIVALENT: dict[str, str] = {
+    "stages.data.idx.x_parse__mutmut_14": BIG_ENDIAN,
+    "stages.data.idx.x_parse__mutmut_35": BIG_ENDIAN,
+    "stages.data.idx.x_encode__mutmut_11": BIG_ENDIAN,
+    "stages.data.idx.x_encode__mutmut_20": BIG_ENDIAN,
+    "stages.config.params_file.x_keras_object__mutmut_3": WRAPPER,
+    "stages.config.params_file.x_keras_object__mutmut_5": WRAPPER,
+    "stages.data.fetch.x__attempt__mutmut_4": ("`preload_content=None` for `False`: urllib3 "
+                                               "reads it as false, and streams"),
+    "stages.data.fetch.x__attempt__mutmut_9": UPPER,
+    "stages.data.fetch.x__attempt__mutmut_16": UPPER,
+    "stages.data.fetch.x__download__mutmut_61": UPPER,
+    "stages.data.fetch.x__download__mutmut_9": HEADER,
+    "stages.data.fetch.x__download__mutmut_10": HEADER,
+    "stages.data.fetch.x__attempt__mutmut_24": HEADER,
+    "stages.data.fetch.x__attempt__mutmut_25": HEADER,
+    "stages.data.fetch.x__attempt__mutmut_37": LAST_PART,
+    "stages.data.fetch.x__attempt__mutmut_40": LAST_PART,
+    "stages.data.fetch.x__attempt__mutmut_41": LAST_PART,
+    "stages.data.fetch.x__download__mutmut_30": ("`range(500, 601)` for `range(500, 600)`: "
+                                                 "HTTP has no status 600"),
+    "stages.data.fetch.x__download__mutmut_37": UNREACHED,
+    "stages.data.fetch.x__download__mutmut_67": UNREACHED,
+    "stages.data.fetch.x__download__mutmut_68": UNREACHED,
+    "stages.data.fetch.x__download__mutmut_69": UNREACHED,
+    "stages.data.fetch.x__download__mutmut_55": HISTORY,
+    "stages.data.fetch.x__download__mutmut_56": HISTORY,
+    "stages.data.fetch.x__download__mutmut_58": HISTORY,
+    "stages.data.fetch.x__download__mutmut_59": HISTORY,
+    "stages.data.fetch.x__stream__mutmut_7": ("`file=None` for `file=sys.stderr`: tqdm's "
+                                              "default is sys.stderr"),
+    "stages.data.fetch.x__stream__mutmut_14": ("no `file=` for `file=sys.stderr`: tqdm's "
+                                               "default is sys.stderr"),
+    "stages.data.fetch.x__stream__mutmut_19": ("`read(None)` for `read(CHUNK)`: the same bytes "
+                                               "and digest, read in one piece (memory aside)"),
+    "stages.common.code_deps.x_modules__mutmut_16": (
+        "`node.module or \"XXXX\"` for `node.module or \"\"`: a relative import has no "
+        "module, and neither text starts with `stages.`"),
+}
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests",
           34: "skipped", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
           255: "timeout", 37: "caught by type check"}

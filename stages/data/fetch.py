@@ -118,5 +118,4 @@ def _describe(error: Exception, timeout: float) -> str:
         return f"timed out after {timeout:g}s without data"
     if isinstance(error, _ServerError | ProtocolError) and error.args:
         return str(error.args[0])
-    reason = getattr(error, "reason", None)
-    return f"{type(error).__name__}: {reason or error}"
+    return f"{type(error).__name__}: {error}"

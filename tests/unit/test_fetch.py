@@ -8,8 +8,8 @@ import hashlib
 import io
 import socket
 import sys
+import threading
 import time
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -51,6 +51,25 @@ class CutShortOnce(Recording):
         self.send_header("Content-Length", str(len(BODY)))
         self.end_headers()
         self.wfile.write(BODY[: len(BODY) // 2])
+        self.close_connection = True
+
+
+class Answers(Recording):
+    """Answers every request with `status` (class attribute)."""
+
+    status = 400
+
+    def answer(self):
+        self.send_error(self.status)
+
+
+class NoLength(Recording):
+    """HTTP/1.0, the body's end told by closing the connection: no Content-Length."""
+
+    def answer(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(BODY)
         self.close_connection = True
 
 
@@ -165,6 +184,66 @@ def test_nothing_listening_is_named():
         fetched(url)
     assert str(error.value).startswith(f"could not download {url} after 1 attempt(s): "
                                        "NewConnectionError: ")
+    assert "Failed to establish a new connection" in str(error.value)
+
+
+def test_https_is_spoken_to_an_https_url():
+    """A plain HTTP port asked for TLS: the TLS handshake fails (it was tried)."""
+    with pytest.raises(UserError, match=r"^could not download https://127\.0\.0\.1:"):
+        fetched("https://127.0.0.1:9/data.bin", timeout=1)
+
+
+def test_a_bad_request_is_refused_at_once_and_a_500_retried(served):
+    url = served(Answers)
+    with pytest.raises(UserError) as error:
+        fetched(url, retries=2)
+    assert str(error.value) == f"{url}: HTTP 400 Bad Request; check data.url"
+    assert len(Recording.seen) == 1
+    Answers.status = 500
+    try:
+        with pytest.raises(UserError, match="after 2 attempt"):
+            fetched(url, retries=1)
+    finally:
+        Answers.status = 400
+    assert len(Recording.seen) == 3
+
+
+def test_a_body_without_a_length_is_read_to_its_end(served):
+    assert fetched(served(NoLength)) == BODY
+
+
+def test_a_connection_never_accepted_times_out_too():
+    """A listening socket whose queue is full drops new connections: the connect waits."""
+    found: list[str] = []
+
+    def attempt(url: str) -> None:
+        try:
+            fetched(url, timeout=0.3)
+        except UserError as error:
+            found.append(str(error))
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        queued = [socket.socket() for _ in range(3)]
+        for filler in queued:  # never accepted: the queue fills, later ones wait
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+        thread = threading.Thread(target=attempt, args=(f"http://127.0.0.1:{port}/x",),
+                                  daemon=True)
+        thread.start()
+        thread.join(5)
+        for filler in queued:
+            filler.close()
+    assert found, "the connect was not bounded by the time-out"
+    assert "timed out after 0.3s without data" in found[0]
+
+
+def test_a_path_is_a_path_even_when_it_looks_like_a_url(tmp_path):
+    path = tmp_path / "a%20b#1.bin"
+    path.write_bytes(BODY)
+    assert fetched(str(path)) == BODY
 
 
 class Terminal(io.StringIO):
@@ -172,12 +251,14 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_a_terminal_sees_the_progress_and_then_a_clean_line(tmp_path, monkeypatch):
-    path = tmp_path / "data.bin"
-    path.write_bytes(BODY)
+@pytest.mark.parametrize("how", ["file", "http"])
+def test_a_terminal_sees_the_progress_and_then_a_clean_line(served, tmp_path, monkeypatch,
+                                                            how):
+    """The file's name and size (from disk, or the answer's Content-Length)."""
+    url = served() if how == "http" else str(tmp_path / "data.bin")
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    assert fetched(str(Path(path))) == BODY
+    assert fetched(url) == BODY
     shown = terminal.getvalue()
     assert shown.startswith("\r  data.bin:") and "/262k [" in shown and "B/s]" in shown
     assert shown.rsplit("\r", 2)[-2].strip() == ""  # the bar is cleared after, not left
