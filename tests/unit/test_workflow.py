@@ -42,7 +42,7 @@ def test_workflow_tests_runs_the_pipeline_and_reports_on_pull_requests():
     assert "test-artifacts/" in WORKFLOW.read_text()  # the browser screenshots
     pipeline = steps["pipeline"]
     for needed in ("make install", 'git merge --no-edit "origin/$BASE"', "make pipeline",
-                   "make pull", "make push", "stages.remote check",
+                   "make pull-changed", "make push", "stages.remote check",
                    'stages.compare "origin/$BASE"', '>> "$GITHUB_STEP_SUMMARY"',
                    "stages.charts --rev", "dvc plots diff", "--method PATCH", "gh pr comment",
                    "upload-artifact", "actions/cache"):

@@ -8,24 +8,32 @@ for credentials), and says in one line what is wrong and how to fix it.
 
 from __future__ import annotations
 
+import os
+
 from stages.common.cli import UserError
 
-FIXES = {
-    "refused": "is the server up, and are the host and port in .dvc/config right?",
-    "credentials": "check the credentials in .dvc/config.local (keyfile, user, password)",
+REFUSED = "is the server up, and are the host and port in .dvc/config right?"
+CREDENTIALS = {  # by protocol: where each kind of remote takes its credentials
+    "s3": "check access_key_id and secret_access_key in .dvc/config.local (or "
+          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile)",
 }
+CREDENTIALS_ELSEWHERE = "check the credentials in .dvc/config.local (keyfile, user, password)"
+REFUSALS = ("permissiondenied", "permission denied", "401", "403", "unauthorized", "forbidden",
+            "auth", "invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied")
 
 
-def _problem(error: Exception) -> str:
+def _problem(error: Exception, protocol: str) -> str:
     """What went wrong, in words, from the exception DVC's filesystem raised."""
     text = f"{type(error).__name__}: {error}"
     lowered = text.lower()
-    if any(word in lowered for word in ("permissiondenied", "permission denied", "401",
-                                        "403", "unauthorized", "forbidden", "auth")):
-        return f"the server refused the credentials ({error}); {FIXES['credentials']}"
+    fix = CREDENTIALS.get(protocol, CREDENTIALS_ELSEWHERE)
+    if "nocredentialserror" in lowered:
+        return f"no credentials were found ({error}); {fix}"
+    if any(word in lowered for word in REFUSALS):
+        return f"the server refused the credentials ({error}); {fix}"
     if any(word in lowered for word in ("refused", "connect", "timed out", "timeout",
                                         "name or service", "unreachable", "errno 111")):
-        return f"cannot connect ({error}); {FIXES['refused']}"
+        return f"cannot connect ({error}); {REFUSED}"
     return text
 
 
@@ -33,6 +41,8 @@ def check(name: str | None = None) -> str:
     """Raise UserError unless the remote answers; return its description."""
     from dvc.config import NoRemoteError, RemoteConfigError
     from dvc.repo import Repo
+
+    os.environ.setdefault("AWS_MAX_ATTEMPTS", "2")  # one question: not botocore's 12 s of retries
 
     with Repo() as repo:
         try:
@@ -46,10 +56,15 @@ def check(name: str | None = None) -> str:
         try:
             remote.fs.info(remote.path)  # unlike exists(), lets connection errors through
             exists = True
-        except FileNotFoundError:
+        except FileNotFoundError as error:
+            if "bucket does not exist" in str(error):  # S3's NoSuchBucket
+                bucket = remote.path.split("/")[0]
+                raise UserError(f"{where}: the bucket {bucket!r} does not exist; create it "
+                                f"(`aws s3 mb s3://{bucket}`, or your store's console) or "
+                                "correct the remote's url") from None
             exists = False
         except Exception as error:  # each filesystem raises its own kinds
-            raise UserError(f"{where}: {_problem(error)}") from None
+            raise UserError(f"{where}: {_problem(error, remote.fs.protocol)}") from None
         if not exists and remote.fs.protocol in ("webdav", "webdavs", "dav", "davs"):
             raise UserError(f"{where}: the base folder does not exist on the server; create "
                             "it there first (WebDAV cannot create it: every upload fails "

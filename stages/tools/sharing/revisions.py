@@ -67,10 +67,10 @@ class Revision:
 
     def read(self, path: str | Path) -> str | None:
         """A file's text at this revision (None if it has none, or its data is in neither
-        the DVC cache nor the remote)."""
-        if self.rev is None:
-            return Path(path).read_text() if Path(path).is_file() else None
-        with self._fs() as fs:
+        the DVC cache nor the remote); in the workspace, the file, else DVC's copy."""
+        if self.rev is None and Path(path).is_file():
+            return Path(path).read_text()
+        with self._fs() as fs:  # the workspace's missing outputs too (`--allow-missing`)
             try:
                 return fs.read_text(str(path))
             except Exception:  # absent, or data DVC cannot fetch: its errors are many types
