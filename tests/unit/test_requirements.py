@@ -22,7 +22,8 @@ def pins(name: str) -> dict[str, str]:
 
 
 def test_every_line_of_every_requirements_file_is_an_exact_pin_or_an_include():
-    for name in ("requirements.txt", "requirements-dev.txt", "requirements-ray.txt"):
+    for name in ("requirements.txt", "requirements-dev.txt", "requirements-ray.txt",
+                 "requirements-triton.txt"):
         for line in (ROOT / name).read_text().splitlines():
             code = line.split("#")[0].strip()
             assert not code or PIN.match(code) or code == "-r requirements.txt", (name, line)
