@@ -66,7 +66,11 @@ class Server:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a slow graceful exit: the test is over
+                self.process.kill()
+                self.process.wait()
 
     def restart(self) -> None:
         self.start(self.command, self.directory)
