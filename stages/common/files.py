@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import json
 import os
 import tempfile
@@ -28,9 +29,13 @@ FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path; move it to `path` only if the block succeeds."""
+    """Yield a temporary path; move it to `path` only if the block succeeds. (Another
+    writer's temporary of `path` can only be left by a kill, as one stage writes each
+    output: it goes.)"""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    for killed in final.parent.glob(f".{glob.escape(final.name)}.*.tmp"):
+        killed.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     try:

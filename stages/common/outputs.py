@@ -1,4 +1,4 @@
-"""Each stage's outputs, as dvc.yaml declares them (the one place they are listed).
+"""Each stage's outputs and inputs, as dvc.yaml declares them (the one place they are listed).
 
 Read by what has to name them: the restore hint of a failed stage (`common.cli`)
 and the clean-up of a model whose block left params.yaml (`pipeline.validate`).
@@ -41,6 +41,12 @@ def of_stage(stage: str) -> tuple[list[Path], list[Path]]:
             target = uncached if options.get("cache") is False else cached
             target.append(Path(path.replace("${key}", key)))
     return cached, uncached
+
+
+def deps_of(stage: str) -> list[Path]:
+    """The files `stage` ("train@quickstart") depends on, as dvc.yaml lists them."""
+    kind, _, key = stage.partition("@")
+    return [Path(dep.replace("${key}", key)) for dep in _definition(kind).get("deps", [])]
 
 
 def of_model(name: str) -> list[Path]:

@@ -13,11 +13,14 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
+
 from stages.common import phases
 from stages.common.cli import UserError
 from stages.data.mnist import NUM_CLASSES
 from stages.modeling.backend import keras, tf
 from stages.modeling.build import one_hot
+from stages.modeling.resume import epoch_seed
 from stages.modeling.saving import INFERENCE_BATCH
 
 
@@ -75,28 +78,28 @@ class ValidationTimer(keras.callbacks.Callback):
 
 
 def train(model: keras.Model, recipe: dict, data: dict, history_csv: Path,
-          extra_callbacks: tuple[keras.callbacks.Callback, ...] = ()) -> int:
-    """Train with the recipe's loop; return epochs run. Raises UserError on divergence.
+          extra_callbacks: tuple[keras.callbacks.Callback, ...] = (), start: int = 0) -> int:
+    """Train with the recipe's loop from epoch `start` (a resumed run's); return the
+    epochs done. Raises UserError on divergence.
 
-    `extra_callbacks` lets benchmarks observe training without changing it.
+    `extra_callbacks` see every epoch after the history is written (the backup, and
+    benchmarks that observe training without changing it).
     """
     (x_train, y_train), (x_val, y_val) = data["train"], data["validation"]
     name = recipe["name"]
     if one_hot(recipe):
         y_train, y_val = (keras.utils.to_categorical(y, NUM_CLASSES) for y in (y_train, y_val))
     divergence = StopOnDivergence()
-    callbacks = [keras.callbacks.CSVLogger(str(history_csv)), divergence,
+    callbacks = [keras.callbacks.CSVLogger(str(history_csv), append=True), divergence,
                  EpochLog(name, recipe["epochs"]), ValidationTimer(), *extra_callbacks]
     try:
         if recipe["loop"] == "fit":
-            history = model.fit(x_train, y_train, batch_size=recipe["batch_size"],
-                                epochs=recipe["epochs"], validation_data=(x_val, y_val),
-                                validation_batch_size=INFERENCE_BATCH,
-                                shuffle=True, callbacks=callbacks, verbose=0)
-            epochs_run = len(history.epoch)
+            epochs_run = _fit(model, recipe, (x_train, y_train), (x_val, y_val), callbacks,
+                              start)
         else:
             epochs_run = _gradient_tape(model, recipe, (x_train, y_train), (x_val, y_val),
-                                        keras.callbacks.CallbackList(callbacks, model=model))
+                                        keras.callbacks.CallbackList(callbacks, model=model),
+                                        start)
     except tf.errors.OpError as error:  # e.g. an index past an Embedding's table
         raise UserError(f"TensorFlow stopped training model {name}: "
                         f"{error.message.splitlines()[0]}; check models.{name}") from None
@@ -107,14 +110,32 @@ def train(model: keras.Model, recipe: dict, data: dict, history_csv: Path,
     return epochs_run
 
 
+def _fit(model: keras.Model, recipe: dict, train: tuple, val: tuple, callbacks: list,
+         start: int) -> int:
+    """Keras's `fit`, one epoch per call, each epoch's order drawn from its own seed (what
+    `fit(shuffle=True)` draws depends on every epoch before it: a resumed run could not
+    draw it again)."""
+    (x, y), epoch = train, start - 1
+    for epoch in range(start, recipe["epochs"]):
+        order = np.random.default_rng(epoch_seed(recipe["seed"], epoch)).permutation(len(y))
+        model.fit(x[order], y[order], batch_size=recipe["batch_size"], initial_epoch=epoch,
+                  epochs=epoch + 1, validation_data=val, validation_batch_size=INFERENCE_BATCH,
+                  shuffle=False, callbacks=callbacks, verbose=0)
+        if model.stop_training:
+            break
+    return epoch + 1
+
+
 def _gradient_tape(model: keras.Model, recipe: dict, train: tuple, val: tuple,
-                   callbacks: keras.callbacks.CallbackList) -> int:
+                   callbacks: keras.callbacks.CallbackList, start: int) -> int:
     """The tutorials' custom loop, reporting to the same callbacks as `fit`.
 
     As in the tutorial: a seeded `shuffle(buffer)` of the training set, batched,
-    and one `GradientTape` step per batch. Unlike it, `model.steps_per_execution`
-    steps run in one traced call, with the metrics and the divergence check on
-    the device: the host waits once per call, not once per batch.
+    and one `GradientTape` step per batch; each epoch's shuffle seeded by its own
+    seed, so a resumed epoch sees what the uninterrupted one saw. Unlike it,
+    `model.steps_per_execution` steps run in one traced call, with the metrics and
+    the divergence check on the device: the host waits once per call, not once per
+    batch.
     """
     accuracy_class = (keras.metrics.CategoricalAccuracy if one_hot(recipe)
                       else keras.metrics.SparseCategoricalAccuracy)
@@ -155,16 +176,18 @@ def _gradient_tape(model: keras.Model, recipe: dict, train: tuple, val: tuple,
         metrics["val_loss"].update_state(loss_fn(y, outputs), sample_weight=weight)
         metrics["val_accuracy"].update_state(y, outputs)
 
-    batches = (tf.data.Dataset.from_tensor_slices(train)
-               .shuffle(recipe["shuffle_buffer"], seed=recipe["seed"])
-               .batch(recipe["batch_size"]))
+    images = tf.data.Dataset.from_tensor_slices(train)
     val_batches = tf.data.Dataset.from_tensor_slices(val).batch(INFERENCE_BATCH)
     callbacks.on_train_begin()
-    epoch = -1
-    for epoch in range(recipe["epochs"]):
+    epoch = start - 1
+    for epoch in range(start, recipe["epochs"]):
         callbacks.on_epoch_begin(epoch)
         for metric in metrics.values():
             metric.reset_state()
+        batches = (images.shuffle(recipe["shuffle_buffer"],  # this epoch's order: its seed's
+                                  seed=epoch_seed(recipe["seed"], epoch),
+                                  reshuffle_each_iteration=False)
+                   .batch(recipe["batch_size"]))
         iterator, batch = iter(batches), 0
         while not model.stop_training:
             done, loss = train_steps(iterator)

@@ -8,7 +8,8 @@ builds, and trains with the block's loop (`fit`, or the tutorials' custom
 `GradientTape` loop) using the prepared validation split for validation.
 Writes the model, its summary, the per-epoch history and training metrics;
 prints one line for the model, one per epoch, one for the result. A loss that
-turns NaN or infinite stops training at once, leaving no model.
+turns NaN or infinite stops training at once, leaving no model. Killed, it resumes
+from its last finished epoch to the same bytes (`stages.modeling.resume`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     recipe = handed.read("train", name)
     environment.check_recorded()
     with phases.phase("import tensorflow"):
-        from stages.modeling import backend, build, loops, saving  # TensorFlow loads now
+        from stages.modeling import backend, build, loops, resume, saving  # TensorFlow now
         backend.start(recipe["threads"])
 
     with phases.phase("load data"):
@@ -39,12 +40,19 @@ def main(argv: list[str] | None = None) -> None:
     model = build.build(recipe)
     print(f"train@{name}: {build.summary_line(model)}", flush=True)
     history_csv = paths.of_model("history", name)
+    stage = f"train@{name}"
+    backup, stage_key = resume.ROOT / stage, resume.key(stage)
     with atomic_output(history_csv) as csv_tmp, phases.phase("train"):
+        start = resume.restore(model, backup, stage_key, csv_tmp)
+        if start:
+            print(f"resuming {stage} at epoch {start + 1}/{recipe['epochs']} from {backup}",
+                  flush=True)
         started = time.perf_counter()
-        epochs_run = loops.train(model, recipe, data, csv_tmp)
+        epochs_run = loops.train(model, recipe, data, csv_tmp, start=start,
+                                 extra_callbacks=(resume.Backup(backup, stage_key, csv_tmp),))
         seconds = time.perf_counter() - started
     final = read_history(history_csv)[-1]
-    examples = epochs_run * len(data["train"][1])
+    examples = (epochs_run - start) * len(data["train"][1])  # trained in this run
     with phases.phase("write"):
         saving.save(model, paths.model(name))
         with atomic_output(paths.of_model("summary", name)) as tmp:
@@ -59,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         "examples_per_second": round(examples / seconds, 1),
         "trainable_params": build.trainable_params(model),
     })
+    resume.finished(backup)
     print(f"train@{name}: val_accuracy {final['val_accuracy']:.4f} after {epochs_run} "
           f"epoch(s) in {seconds:.1f}s -> {paths.model(name)}")
 

@@ -257,3 +257,38 @@ def shipped_params_with(dotted: str, value) -> dict:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     set_dotted(raw, dotted, value)
     return raw
+
+
+# A gradient-tape model given dropout (the tutorials' gradient-tape models have none): with
+# quickstart (fit, dropout), a model of each loop that draws random numbers while it trains.
+TAPE_DROPOUT = {"layers": [{"Flatten": {}}, {"Dense": {"units": 32, "activation": "relu"}},
+                           {"Dropout": {"rate": 0.2}}, {"Dense": {"units": 10}}]}
+
+# What a SavedModel holds that differs run to run whatever starts it (measured: also
+# between two cold runs); everything else the model stages write must be the same bytes.
+UNSTABLE = ("saved_model/",)
+
+
+def written(directory: Path) -> dict[str, bytes]:
+    """Every file the model stages wrote, times left out of their JSON."""
+    found = {}
+    for top in ("models", "metrics", "plots", "exports"):
+        for path in sorted((directory / top).rglob("*")):
+            name = path.relative_to(directory).as_posix()
+            if not path.is_file() or any(part in name for part in UNSTABLE):
+                continue
+            data = path.read_bytes()
+            if name.endswith(".json"):
+                figures = without_times(json.loads(data))
+                if name.startswith("exports/"):  # the SavedModel's size moves with its ids
+                    figures.get("saved_model", {}).pop("bytes", None)
+                data = json.dumps(figures, sort_keys=True).encode()
+            found[name] = data
+    return found
+
+
+def without_times(value):
+    if isinstance(value, dict):
+        return {key: without_times(item) for key, item in value.items()
+                if key not in TIMING_KEYS and key != "export_seconds"}
+    return value

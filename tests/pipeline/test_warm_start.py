@@ -18,17 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import ENV, ROOT, TIMING_KEYS, run
+from harness import ENV, ROOT, TAPE_DROPOUT, run, without_times, written
 
-# A fit model with dropout, and a gradient-tape model given dropout here (the tutorials'
-# gradient-tape models have none): both draw random numbers while they train.
 WARM_MODELS = ("quickstart", "tape_dropout")
-TAPE_DROPOUT = {"layers": [{"Flatten": {}}, {"Dense": {"units": 32, "activation": "relu"}},
-                           {"Dropout": {"rate": 0.2}}, {"Dense": {"units": 10}}]}
 STAGES = ("train", "evaluate", "export")
-# What a SavedModel holds that differs run to run whatever starts it (measured: also
-# between two cold runs); everything else must be the same bytes.
-UNSTABLE = ("saved_model/",)
 
 
 @pytest.fixture
@@ -62,31 +55,6 @@ def empty(workspace, tmp_path_factory) -> Path:
     run([sys.executable, "-m", "stages.pipeline.validate"], folder,
         env={**ENV, "PYTHONPATH": str(ROOT), "MNIST_ZOO_WARM": "0"})
     return folder
-
-
-def written(directory: Path) -> dict[str, bytes]:
-    """Every file the model stages wrote, times left out of their JSON."""
-    found = {}
-    for top in ("models", "metrics", "plots", "exports"):
-        for path in sorted((directory / top).rglob("*")):
-            name = path.relative_to(directory).as_posix()
-            if not path.is_file() or any(part in name for part in UNSTABLE):
-                continue
-            data = path.read_bytes()
-            if name.endswith(".json"):
-                figures = without_times(json.loads(data))
-                if name.startswith("exports/"):  # the SavedModel's size moves with its ids
-                    figures.get("saved_model", {}).pop("bytes", None)
-                data = json.dumps(figures, sort_keys=True).encode()
-            found[name] = data
-    return found
-
-
-def without_times(value):
-    if isinstance(value, dict):
-        return {key: without_times(item) for key, item in value.items()
-                if key not in TIMING_KEYS and key != "export_seconds"}
-    return value
 
 
 def environment(runtime: Path, **settings: str) -> dict:

@@ -78,6 +78,7 @@ def test_embedding_sees_the_exact_integer_intensity_of_each_pixel():
 def test_a_diverging_run_stops_with_a_clear_message_and_no_model(workspace, tmp_path,
                                                                monkeypatch):
     shutil.copytree(workspace / "data", tmp_path / "data")
+    shutil.copy(workspace / "dvc.yaml", tmp_path)
     recipe = tmp_path / handed.path("train", "cnn_sgd")
     values = json.loads(recipe.read_text())
     recipe.write_text(json.dumps({**values, "optimizer": ["SGD", {"learning_rate": 1e12}]}))
@@ -87,6 +88,7 @@ def test_a_diverging_run_stops_with_a_clear_message_and_no_model(workspace, tmp_
         train.main(["cnn_sgd"])
     assert not (tmp_path / paths.model("cnn_sgd")).exists()
     assert not (tmp_path / paths.of_model("history", "cnn_sgd")).exists()
+    assert not (tmp_path / ".dvc/tmp/resume/train@cnn_sgd").exists()  # nothing to resume
 
 
 def test_a_non_finite_validation_score_also_counts_as_divergence():
