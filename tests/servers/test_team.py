@@ -6,7 +6,10 @@ fail without ever putting a wrong file in the workspace."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -322,3 +325,48 @@ def test_ci_retrains_only_what_a_branch_changed_and_downloads_only_what_that_nee
     accuracy = a.read_json("metrics/cnn_sgd.json")["test_accuracy"]
     [row] = [line for line in compared.splitlines() if line.startswith("| `cnn_sgd`")]
     assert row.count(f"{accuracy * 100:.2f}") == 2, row  # main's and this branch's: the same
+
+
+def killed_once_under_way(command: list, cwd: Path, env: dict, started) -> bool:
+    """Run `command`; SIGKILL its process group once `started()` says it has begun moving
+    files; whether it was killed before it finished."""
+    process = subprocess.Popen([str(c) for c in command], cwd=cwd, env=env, text=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    while process.poll() is None and not started():
+        time.sleep(0.02)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.wait() == -signal.SIGKILL
+
+
+@pytest.mark.slow
+def test_make_push_and_make_pull_killed_midway_finish_when_run_again(request, reproduced,
+                                                                    tmp_path):
+    """Each killed (its whole process group) once its first files are moving, then run
+    again: the remote ends complete, and the clone ends with every output, nothing run."""
+    remote = Remote("s3", request, tmp_path)
+    env = {**ENV, "AWS_ACCESS_KEY_ID": remote.server.key,
+           "AWS_SECRET_ACCESS_KEY": remote.server.secret}
+    make = ["make", "-o", "install", f"VENV={BIN.parent}"]
+    origin = tmp_path / "origin.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", origin], tmp_path)
+    a = reproduced.copy(tmp_path / "a")
+    a.dvc("remote", "add", "-d", "storage", remote.url)
+    a.dvc("remote", "modify", "storage", "endpointurl", remote.server.endpoint)
+    a.commit("the team's S3 remote")
+    a.git("remote", "add", "origin", str(origin))
+    a.git("push", "-q", "origin", "HEAD:refs/heads/main")
+    files, prefix = remote.server.files(), remote.url[len("s3://"):]
+    assert killed_once_under_way([*make, "push"], a.path, env,
+                                 lambda: files.exists(prefix) and bool(files.find(prefix)))
+    run([*make, "push"], a.path, env=env)
+
+    run(["git", "clone", "-q", origin, tmp_path / "b"], tmp_path)
+    b = Project(tmp_path / "b")
+    cache = b.path / ".dvc/cache/files/md5"
+    assert killed_once_under_way([*make, "pull"], b.path, env,
+                                 lambda: cache.is_dir() and any(cache.rglob("*")))
+    result = run([*make, "pull"], b.path, env=env)
+    assert not ran(result), result.stdout
+    assert outputs(b) == outputs(a) and b.stale_stages() == set()
