@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import shutil
 import tempfile
 import time
@@ -109,7 +110,41 @@ def _end_in_probabilities(path: Path, logits: bool) -> None:
     graph.graph.node.append(onnx.helper.make_node("Softmax" if logits else "Identity",
                                                   [output.name], [ONNX_OUTPUT], **attributes))
     output.name = ONNX_OUTPUT
+    _number_names_in_order(graph.graph)
     onnx.save(graph, path)
+
+
+def _number_names_in_order(graph) -> None:
+    """tf2onnx numbers the names it makes (`Transpose__26`, `unk__36`) from a counter, and
+    names and orders the constants it merges (`const_axes__17` or `const_starts__17`), in
+    orders that follow its process's hash seed: renamed and ordered by first use, the
+    file is the same bytes from any process, warm-started or not."""
+    made = re.compile(r"^(.*?)__\d+((?::\d+)?)$")
+    constants = {item.name for item in graph.initializer}
+    renamed: dict[str, str] = {}
+
+    def fixed(name: str) -> str:
+        if name not in renamed:
+            match = made.match(name)
+            stem = "const" if name in constants else match[1] if match else None
+            renamed[name] = f"{stem}__{len(renamed)}{match[2] if match else ''}" if stem \
+                else name
+        return renamed[name]
+
+    for node in graph.node:
+        node.name = fixed(node.name)
+        node.input[:] = [fixed(name) for name in node.input]
+        node.output[:] = [fixed(name) for name in node.output]
+    for item in [*graph.initializer, *graph.input, *graph.output, *graph.value_info]:
+        item.name = fixed(item.name)
+    for item in [*graph.input, *graph.output, *graph.value_info]:
+        for dim in item.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = fixed(dim.dim_param)
+    order = list(renamed.values())
+    ordered = sorted(graph.initializer, key=lambda item: order.index(item.name))
+    del graph.initializer[:]
+    graph.initializer.extend(ordered)
 
 
 def triton_config(name: str, input_shape: tuple[int, ...], classes: int) -> str:

@@ -278,6 +278,8 @@ def written(directory: Path) -> dict[str, bytes]:
             if not path.is_file() or any(part in name for part in UNSTABLE):
                 continue
             data = path.read_bytes()
+            if name == "plots/leaderboard.csv":  # its second column: training seconds
+                data = b"\n".join(b",".join(row.split(b",")[::2]) for row in data.splitlines())
             if name.endswith(".json"):
                 figures = without_times(json.loads(data))
                 if name.startswith("exports/"):  # the SavedModel's size moves with its ids

@@ -8,13 +8,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import real_data
-from harness import UNIT_MODELS, run_module, shipped_recipe
+from harness import ENV, ROOT, UNIT_MODELS, run, run_module, shipped_recipe
 from services import unavailable
 from stages.common import paths
 from stages.data.mnist import load_prepared
@@ -118,3 +119,27 @@ def test_a_layer_a_format_cannot_express_is_named_and_the_others_export(tmp_path
     assert not (tmp_path / "gelu" / "config.pbtxt").exists()  # no model for Triton
     for fmt in ("saved_model", "litert"):
         assert found[fmt]["differing_digits"] == 0, fmt
+
+
+EXPORT_ONE = """
+import hashlib, sys
+from pathlib import Path
+from stages.modeling.backend import keras
+from stages.modeling import formats
+keras.utils.set_random_seed(0)
+model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3),
+                          keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+                          keras.layers.Dense(10)], name="conv")
+model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+print(hashlib.sha256(formats.export(model, "onnx", Path(sys.argv[1])).read_bytes()).hexdigest())
+"""
+
+
+def test_the_onnx_file_is_the_same_bytes_whatever_the_processs_hash_seed(tmp_path):
+    """tf2onnx numbers the names it makes in an order that follows Python's hash seed,
+    which differs between processes (and between warm start servers): measured, three
+    seeds gave three files before the export renumbered them."""
+    digests = {run([sys.executable, "-c", EXPORT_ONE, tmp_path / seed], tmp_path,
+                   env={**ENV, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": seed}
+                   ).stdout.split()[-1] for seed in ("1", "2", "3")}
+    assert len(digests) == 1

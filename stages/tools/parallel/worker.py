@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import time
 
-from stages.tools.children import cause
+from stages.tools.children import cause, die_with_parent
 
 
 class DvcSays(logging.Handler):
@@ -54,8 +55,19 @@ def reproduce(stage: str, said: DvcSays) -> dict:
             "seconds": time.perf_counter() - started}
 
 
+def _end_with_the_runner() -> None:
+    """When `stages.repro` ends (even killed), end this worker and what it runs: the stage
+    command DVC started is in this worker's process group (it leads its own session)."""
+    signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))
+    die_with_parent(signal.SIGTERM)
+    if os.getppid() == 1:  # the runner ended before the line above
+        os.killpg(0, signal.SIGKILL)
+
+
 def main(results_fd: int) -> None:
     import dvc.repo
+
+    _end_with_the_runner()
 
     said = DvcSays()
     dvc = logging.getLogger("dvc")

@@ -90,13 +90,19 @@ def start_ahead() -> None:
 def key() -> str:
     """What decides the server's TensorFlow, hashed: the interpreter and its path, the
     library versions, TensorFlow's environment and the warm start's own code."""
-    versions = {name: importlib.metadata.version(name)
-                for name in ("tensorflow", "keras", "numpy")}
+    versions = {name: _version(name) for name in ("tensorflow", "keras", "numpy")}
     settings = {name: value for name, value in sorted(os.environ.items())
                 if name.startswith(KEY_ENVIRONMENT) and name != IN_CHILD}
     code = [hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(HERE.glob("*.py"))]
     material = json.dumps([sys.executable, sys.path[1:], versions, settings, code])
     return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:  # the stage itself will say so
+        return "not installed"
 
 
 def socket_path() -> Path:
@@ -147,10 +153,12 @@ def _connect(path: Path) -> socket.socket:
 
 def _spawn(path: Path) -> None:
     path.unlink(missing_ok=True)  # a server that died leaves its socket
-    checkout = HERE.parents[2]  # this code's, whatever the directory
-    with path.with_suffix(".log").open("w") as log:
+    checkout = str(HERE.parents[2])  # this code's, whatever the directory
+    search = os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH")]))
+    with path.with_suffix(".log").open("w") as log:  # in no project's folder: it outlives runs
         subprocess.Popen([sys.executable, "-m", "stages.tools.warm.server", str(path)],
-                         cwd=checkout, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                         cwd="/", env={**os.environ, "PYTHONPATH": search},
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                          start_new_session=True, close_fds=True)
 
 

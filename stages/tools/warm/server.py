@@ -36,9 +36,10 @@ IDLE_SECONDS = float(os.environ.get("MNIST_ZOO_WARM_IDLE", "60"))
 
 def serve(path: Path) -> None:
     """Listen at `path`, import TensorFlow, fork a child per stage; end when idle."""
-    os.umask(0o077)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    umask = os.umask(0o077)  # the socket is this user's; the stages' files keep their umask
     listener.bind(str(path))
+    os.umask(umask)
     listener.listen(64)
     ours = path.stat().st_ino
     for name in PRELOAD:  # nothing more: no op runs here, so no thread pool exists
