@@ -13,6 +13,7 @@ of the project is left. The moments, what was running and the outcomes are print
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -43,28 +44,38 @@ def running_at_kill(output: str) -> str:
     return ", ".join(name for name in started if name not in ended) or "between stages"
 
 
-def leftovers(project: Path) -> list[str]:
-    """Temporaries, and processes whose directory is in the project (the warm start's
+def processes(project: Path) -> dict[str, str]:
+    """The processes whose directory is in the project, by PID (the warm start's
     server, which outlives runs by design, lives in `/`)."""
-    found = [str(p.relative_to(project)) for p in project.rglob("*.tmp")
-             if ".git" not in p.parts and "cache" not in p.parts]
+    found = {}
     for proc in Path("/proc").iterdir():
-        with __import__("contextlib").suppress(OSError):
+        with contextlib.suppress(OSError):
             if proc.name.isdigit() and Path(os.readlink(proc / "cwd")).is_relative_to(project):
-                found.append(f"process {proc.name}: "
-                             + (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+                found[proc.name] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
     return found
 
 
-def processes_ending(project: Path, seconds: float = 10) -> list[str]:
-    """The project's processes that outlive a kill by `seconds` (a worker told by the
-    kernel that its runner died, the warm start's server ending a dead command's
-    stage: each takes a moment)."""
+def leftovers(project: Path) -> list[str]:
+    """Temporaries, and the project's processes."""
+    found = [str(p.relative_to(project)) for p in project.rglob("*.tmp")
+             if ".git" not in p.parts and "cache" not in p.parts]
+    return found + [f"process {pid}: {command}" for pid, command in processes(project).items()]
+
+
+def processes_ending(project: Path, at_kill: dict[str, str], seconds: float = 10) -> list[str]:
+    """The project's processes, and those it had when killed, that outlive the kill by
+    `seconds` (a worker told by the kernel that its runner died, the warm start's server
+    ending a dead command's stage: each takes a moment). A dead process counts until
+    it is reaped: DVC takes a zombie's PID in its lock file for a live holder, and this
+    machine's PID 1 reaps orphans a second or more after they die, where an init reaps
+    at once."""
     deadline = time.monotonic() + seconds
-    while (left := [item for item in leftovers(project) if item.startswith("process")]) \
-            and time.monotonic() < deadline:
+    while True:
+        left = {**{pid: command for pid, command in at_kill.items()
+                   if Path(f"/proc/{pid}").exists()}, **processes(project)}
+        if not left or time.monotonic() > deadline:
+            return [f"process {pid}: {command}" for pid, command in left.items()]
         time.sleep(0.1)
-    return left
 
 
 def test_the_pipeline_killed_anywhere_finishes_with_the_uninterrupted_bytes(reproduced_data,
@@ -87,13 +98,14 @@ def test_the_pipeline_killed_anywhere_finishes_with_the_uninterrupted_bytes(repr
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         time.sleep(moment)
+        at_kill = processes(project.path)
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         output = process.communicate()[0]
         what = (running_at_kill(output) if process.returncode == -signal.SIGKILL
                 else "(it had finished)")
         problems = [f"still running 10 s after the kill: {left}" for left in
-                    processes_ending(project.path)]
+                    processes_ending(project.path, at_kill)]
         finished = project.repro(check=False)
         if finished.returncode:
             problems.append(f"dvc repro failed: {finished.stderr.strip()[-300:]}")
