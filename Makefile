@@ -42,8 +42,13 @@ install: $(BIN)/dvc
 	@if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/python -m stages.merge install; fi
 
 # The tests' and linters' tools: `make test` needs them, `make pipeline` does not.
-$(VENV)/.dev: $(BIN)/dvc requirements-dev.txt
+$(VENV)/.dev: $(BIN)/dvc requirements-dev.txt requirements-serve.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# The server's libraries (Starlette, Hypercorn): `make serve` and the tests need them.
+$(VENV)/.serve: $(BIN)/dvc requirements-serve.txt
+	$(BIN)/pip install --quiet -r requirements-serve.txt
 	touch $@
 
 # Ray, for sweeps on a cluster: an optional extra the tests need.
@@ -80,7 +85,7 @@ triton: $(TRITON)/.ready
 pipeline: install
 	$(BIN)/python -m stages.repro
 
-serve: install
+serve: install $(VENV)/.serve
 	$(BIN)/python -m stages.serve
 
 # Two test processes (one per core), a test file each. Tiers (docs/tests.md):

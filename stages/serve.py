@@ -22,8 +22,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import sys
 
-from stages.common.cli import run
-from stages.tools.serving.app import listen, serve
+from stages.common.cli import UserError, run
 from stages.tools.serving.runtime import RUNTIMES
 from stages.tools.serving.zoo import Zoo
 
@@ -39,6 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
                         help="answering processes (default: one per core)")
     args = parser.parse_args(argv)
+    try:
+        from stages.tools.serving.processes import listen, serve
+    except ModuleNotFoundError as error:
+        raise UserError(f"the server needs {error.name}: run `make serve` (or `pip install "
+                        "-r requirements-serve.txt`)") from None
     names = Zoo(args.runtime).names  # no models: one line, before anything listens
     sockets = listen(args.host, args.port, max(1, args.processes))
     host, port = sockets[0].getsockname()[:2]

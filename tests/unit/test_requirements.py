@@ -22,11 +22,12 @@ def pins(name: str) -> dict[str, str]:
 
 
 def test_every_line_of_every_requirements_file_is_an_exact_pin_or_an_include():
+    includes = ("-r requirements.txt", "-r requirements-serve.txt")
     for name in ("requirements.txt", "requirements-dev.txt", "requirements-ray.txt",
-                 "requirements-triton.txt"):
+                 "requirements-triton.txt", "requirements-serve.txt"):
         for line in (ROOT / name).read_text().splitlines():
             code = line.split("#")[0].strip()
-            assert not code or PIN.match(code) or code == "-r requirements.txt", (name, line)
+            assert not code or PIN.match(code) or code in includes, (name, line)
 
 
 def test_the_pipeline_installs_no_test_or_lint_tool():
@@ -52,6 +53,7 @@ def test_make_pipeline_in_a_fresh_clone_reads_only_the_pipeline_requirements(tmp
                              text=True, check=True).stdout
     assert "-r requirements.txt" in planned
     assert "requirements-dev.txt" not in planned and "requirements-ray.txt" not in planned
+    assert "requirements-serve.txt" not in planned
     tested = subprocess.run(["make", "-n", "test"], cwd=clone, capture_output=True, text=True,
                             check=True).stdout
     assert "-r requirements-dev.txt" in tested

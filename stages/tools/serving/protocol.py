@@ -41,10 +41,21 @@ def model_metadata(name: str, platform: str) -> dict:
 def _json(text: bytes) -> dict:
     try:
         request = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except ValueError as error:  # not UTF-8, not JSON, a number of 4,300+ digits
         raise ProtocolError(400, f"the request is not JSON: {error}") from None
+    except RecursionError:
+        raise ProtocolError(400, "the request's JSON nests too deep") from None
     if not isinstance(request, dict):
         raise ProtocolError(400, "the request must be a JSON object with `inputs`")
+    if "id" in request and not isinstance(request["id"], str):
+        raise ProtocolError(400, "the request's `id` must be a string")
+    outputs = request.get("outputs", [])
+    if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
+        raise ProtocolError(400, "`outputs` must be a list of objects, each with a `name`")
+    for where in [request, *outputs, *(i for i in request.get("inputs") or []
+                                      if isinstance(i, dict))]:
+        if not isinstance(where.get("parameters", {}), dict):
+            raise ProtocolError(400, "`parameters` must be an object")
     return request
 
 
@@ -55,7 +66,7 @@ def _input(request: dict) -> dict:
         raise ProtocolError(400, f"expected `inputs` to hold one tensor named {INPUT!r} "
                                  "(shape [N, 28, 28], UINT8 or FP32)")
     tensor = inputs[0]
-    if tensor.get("datatype") not in DATATYPES:
+    if not isinstance(tensor.get("datatype"), str) or tensor["datatype"] not in DATATYPES:
         raise ProtocolError(400, f"{INPUT}: datatype must be UINT8 or FP32, got "
                                  f"{tensor.get('datatype')!r}")
     shape = tensor.get("shape")
@@ -69,8 +80,10 @@ def _input(request: dict) -> dict:
 
 def _array(tensor: dict, binary: bytes) -> np.ndarray:
     dtype, count = DATATYPES[tensor["datatype"]], tensor["shape"][0] * 28 * 28
-    size = (tensor.get("parameters") or {}).get("binary_data_size")
+    size = tensor.get("parameters", {}).get("binary_data_size")
     if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise ProtocolError(400, f"{INPUT}: binary_data_size must be a whole number")
         needed = count * np.dtype(dtype).itemsize
         if size != needed or len(binary) != size:
             raise ProtocolError(400, f"{INPUT}: {len(binary)} bytes of binary data for "
@@ -78,9 +91,12 @@ def _array(tensor: dict, binary: bytes) -> np.ndarray:
                                      f"{tensor['datatype']} takes {needed}")
         return np.frombuffer(binary, dtype=dtype).astype(np.float32)
     try:
-        values = np.asarray(tensor.get("data"), dtype=np.float64).ravel()
-    except (TypeError, ValueError):
+        values = np.asarray(tensor.get("data"))
+    except (TypeError, ValueError, OverflowError):
         raise ProtocolError(400, f"{INPUT}: `data` must be numbers") from None
+    if values.dtype.kind not in "iuf":  # not strings, booleans, ragged lists or nothing
+        raise ProtocolError(400, f"{INPUT}: `data` must be numbers")
+    values = values.astype(np.float64).ravel()
     if values.size != count:
         raise ProtocolError(400, f"{INPUT}: {values.size} values for shape {tensor['shape']} "
                                  f"({count} expected)")
@@ -103,8 +119,8 @@ def parse_infer(body: bytes, header_length: str | None) -> tuple[np.ndarray, dic
     values = _array(tensor, binary)
     if not np.isfinite(values).all() or values.min() < 0 or values.max() > 255:
         raise ProtocolError(400, f"{INPUT}: values must be intensities 0-255")
-    for wanted in request.get("outputs") or []:
-        if not isinstance(wanted, dict) or wanted.get("name") != OUTPUT:
+    for wanted in request.get("outputs", []):
+        if wanted.get("name") != OUTPUT:
             raise ProtocolError(400, f"the only output is {OUTPUT!r}")
     images = (values / 255).reshape(-1, 28, 28, 1).astype(np.float32)
     return images, request
@@ -115,9 +131,9 @@ def infer_response(name: str, request: dict, probabilities: np.ndarray
     """The answer's body and its extra headers: JSON, with the probabilities as raw bytes
     after it when the request asked for binary data."""
     output = {"name": OUTPUT, "datatype": "FP32", "shape": list(probabilities.shape)}
-    asked = next(iter(request.get("outputs") or []), {})
-    binary = bool((asked.get("parameters") or {}).get("binary_data")
-                  or (request.get("parameters") or {}).get("binary_data_output"))
+    asked = next(iter(request.get("outputs", [])), {})
+    binary = bool(asked.get("parameters", {}).get("binary_data")
+                  or request.get("parameters", {}).get("binary_data_output"))
     data = np.ascontiguousarray(probabilities, dtype="<f4")
     if binary:
         output["parameters"] = {"binary_data_size": data.nbytes}
