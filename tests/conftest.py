@@ -10,6 +10,7 @@ import fcntl
 import gzip
 import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -23,6 +24,15 @@ from stages.tools.reading.font_digits import make_dataset
 
 E2E_TRAIN, E2E_TEST = 2000, 500
 ENVIRONMENT_FILES = ("requirements.txt", ".python-version")  # what `validate` checks
+
+
+def pytest_configure(config) -> None:
+    """Commands the tests start get Ctrl-C as in a terminal. A shell without job control
+    starts a background command (`.ci/run &`) with SIGINT ignored, every child inherits
+    that, and a Python started so never raises KeyboardInterrupt: the Ctrl-C tests then
+    fail for a reason no user meets. A handler here is reset to the default at exec."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
