@@ -1,21 +1,23 @@
 """Training that survives being killed: a backup after every epoch, resumed to the same bytes.
 
-DVC deletes a stage's outputs before it runs it, and `persist: true` would turn off
-its run-cache, so the backup lives outside them, in DVC's own untracked tmp folder
-(`.dvc/tmp/resume/train@<model>/`). After each epoch it holds every variable of the
-model (weights, and the dropout layers' seed-generator states that Keras's own
-`BackupAndRestore` leaves out: keras#22490) and of its optimizer, and the history so
-far. The loops derive each epoch's order from the seed and the epoch's number
-(`epoch_seed`), so a resumed epoch sees the images in the order the uninterrupted one
-did. The backup is keyed by the bytes of every file the stage depends on (params,
-code, data, library versions): one made from anything else is said to be ignored and
-removed. It is removed when the stage finishes.
+DVC deletes a stage's outputs before it runs it, and `persist: true` would turn off its
+run-cache, so the backup lives outside them, in DVC's own untracked tmp folder
+(`.dvc/tmp/resume/train@<model>/`), or under `MNIST_ZOO_RESUME_DIR` when that is set (a
+sweep's trial: its clone is thrown away, the node's folder is not). After each epoch it
+holds every variable of the model (weights, and the dropout layers' seed-generator
+states that Keras's own `BackupAndRestore` leaves out: keras#22490) and of its
+optimizer, and the history so far. The loops derive each epoch's order from the seed and
+the epoch's number (`epoch_seed`), so a resumed epoch sees the images in the order the
+uninterrupted one did. The backup is keyed by the bytes of every file the stage depends
+on (params, code, data, library versions): one made from anything else is said to be
+ignored and removed. It is removed when the stage finishes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -25,8 +27,12 @@ from stages.common import outputs
 from stages.common.files import atomic_output, write_json
 from stages.modeling.backend import keras
 
-ROOT = Path(".dvc/tmp/resume")
 PROGRESS = "progress.json"  # written last: it names the epoch's files, all complete
+
+
+def folder(stage: str) -> Path:
+    """Where `stage`'s backup lives (read when asked: a warm process serves many runs)."""
+    return Path(os.environ.get("MNIST_ZOO_RESUME_DIR") or ".dvc/tmp/resume") / stage
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

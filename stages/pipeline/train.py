@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"train@{name}: {build.summary_line(model)}", flush=True)
     history_csv = paths.of_model("history", name)
     stage = f"train@{name}"
-    backup, stage_key = resume.ROOT / stage, resume.key(stage)
+    backup, stage_key = resume.folder(stage), resume.key(stage)
     with atomic_output(history_csv) as csv_tmp, phases.phase("train"):
         start = resume.restore(model, backup, stage_key, csv_tmp)
         if start:

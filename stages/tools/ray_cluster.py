@@ -4,7 +4,9 @@ code to the nodes, each node's own folder, and a failed task's one line.
 The nodes need the project's Python environment but not this checkout: the
 modules that run there are shipped by value. Each node keeps one folder
 (MNIST_ZOO_NODE_DIR, default ~/.cache/mnist-zoo-nodes/<node>): a DVC cache that
-its scratch copies and its sweep trials share, and its mirrors of git remotes.
+its scratch copies and its sweep trials share, and its mirrors of git remotes; beside
+them, `resume/` holds the backups of sweep trials killed mid-training, for whichever
+node on the machine runs the trial again.
 """
 
 from __future__ import annotations
@@ -36,13 +38,16 @@ def connect(address: str | None, *shipped):
     return ray
 
 
+def machine_dir() -> Path:
+    """The folder the nodes on this machine share (called on a node)."""
+    return Path(os.environ.get("MNIST_ZOO_NODE_DIR", Path.home() / ".cache" / "mnist-zoo-nodes"))
+
+
 def node_dir() -> Path:
     """This node's folder (called on the node): several nodes may share a machine."""
     import ray
 
-    base = Path(os.environ.get("MNIST_ZOO_NODE_DIR",
-                               Path.home() / ".cache" / "mnist-zoo-nodes"))
-    node = base / ray.get_runtime_context().get_node_id()[:12]
+    node = machine_dir() / ray.get_runtime_context().get_node_id()[:12]
     node.mkdir(parents=True, exist_ok=True)
     return node
 

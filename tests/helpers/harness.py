@@ -269,6 +269,19 @@ TAPE_DROPOUT = {"layers": [{"Flatten": {}}, {"Dense": {"units": 32, "activation"
 UNSTABLE = ("saved_model/",)
 
 
+def processes_in(folder: Path) -> dict[str, str]:
+    """The command lines, by PID, of the processes whose directory is in `folder` (a
+    DVC worker, a stage, a sweep trial's; the warm start's server lives in `/`)."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")).is_relative_to(folder):
+                found[proc.name] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+    return found
+
+
 def written(directory: Path) -> dict[str, bytes]:
     """Every file the model stages wrote, times left out of their JSON."""
     found = {}

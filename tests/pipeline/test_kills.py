@@ -13,7 +13,6 @@ of the project is left. The moments, what was running and the outcomes are print
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import re
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import BIN, ENV, ROOT, Project, written
+from harness import BIN, ENV, ROOT, Project, processes_in, written
 
 pytestmark = pytest.mark.slow
 COUNT = int(os.environ.get("MNIST_ZOO_KILLS", "3"))
@@ -44,22 +43,11 @@ def running_at_kill(output: str) -> str:
     return ", ".join(name for name in started if name not in ended) or "between stages"
 
 
-def processes(project: Path) -> dict[str, str]:
-    """The processes whose directory is in the project, by PID (the warm start's
-    server, which outlives runs by design, lives in `/`)."""
-    found = {}
-    for proc in Path("/proc").iterdir():
-        with contextlib.suppress(OSError):
-            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")).is_relative_to(project):
-                found[proc.name] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-    return found
-
-
 def leftovers(project: Path) -> list[str]:
     """Temporaries, and the project's processes."""
     found = [str(p.relative_to(project)) for p in project.rglob("*.tmp")
              if ".git" not in p.parts and "cache" not in p.parts]
-    return found + [f"process {pid}: {command}" for pid, command in processes(project).items()]
+    return found + [f"process {pid}: {command}" for pid, command in processes_in(project).items()]
 
 
 def processes_ending(project: Path, at_kill: dict[str, str], seconds: float = 10) -> list[str]:
@@ -72,7 +60,7 @@ def processes_ending(project: Path, at_kill: dict[str, str], seconds: float = 10
     deadline = time.monotonic() + seconds
     while True:
         left = {**{pid: command for pid, command in at_kill.items()
-                   if Path(f"/proc/{pid}").exists()}, **processes(project)}
+                   if Path(f"/proc/{pid}").exists()}, **processes_in(project)}
         if not left or time.monotonic() > deadline:
             return [f"process {pid}: {command}" for pid, command in left.items()]
         time.sleep(0.1)
@@ -98,7 +86,7 @@ def test_the_pipeline_killed_anywhere_finishes_with_the_uninterrupted_bytes(repr
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         time.sleep(moment)
-        at_kill = processes(project.path)
+        at_kill = processes_in(project.path)
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         output = process.communicate()[0]

@@ -9,12 +9,11 @@ import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-from harness import ENV, MODELS, ROOT, TIMED, Project, run
+from harness import ENV, MODELS, ROOT, TIMED, Project, processes_in, run
 
 TRAIN = {f"train@{m}" for m in MODELS}
 EVALUATE = {f"evaluate@{m}" for m in MODELS}
@@ -28,18 +27,6 @@ def repro(project: Project, *args: str, check: bool = True) -> subprocess.Comple
 def outputs(project: Project) -> dict[str, str]:
     return {path: digest for path, digest in project.snapshot().items()
             if path.startswith(("models/", "metrics/", "plots/", "reports/", "data/"))}
-
-
-def running_in(directory: Path) -> list[str]:
-    """Processes whose working directory is `directory` (a DVC worker, a stage)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == directory:
-                found.append((entry / "cmdline").read_text().replace("\0", " "))
-        except OSError:
-            continue
-    return found
 
 
 def lock_stages(project: Project) -> list[str]:
@@ -136,7 +123,7 @@ def test_ctrl_c_stops_the_stages_and_keeps_what_finished(tmp_path, mirror):
     kept = lock_stages(project)
     assert {"validate", "download", "prepare"} <= set(kept) and set(kept) & TRAIN
     assert "report" not in kept
-    assert running_in(project.path) == [], "processes left running in the workspace"
+    assert not processes_in(project.path), "processes left running in the workspace"
 
     repro(project, "--jobs", "2")  # and again: it finishes
     assert project.status() == {}

@@ -5,14 +5,19 @@ through -S, a driver killed and resumed, bad search spaces refused."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
-from harness import ENV, ROOT, error_lines, experiments, run
+from harness import ENV, ROOT, error_lines, experiments, processes_in, run
 from services import TOKEN
 
 QS = "models.quickstart"
@@ -25,6 +30,13 @@ def sweep_command(*args: str) -> list[str]:
 def env(tmp_path) -> dict:
     return {**ENV, **TOKEN, "MNIST_ZOO_NODE_DIR": str(tmp_path / "nodes"),
             "PYTHONPATH": str(ROOT), "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+
+
+def parent(pid: str) -> int | None:
+    """The parent of process `pid` (None if it is gone)."""
+    with contextlib.suppress(OSError):
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return None
 
 
 SPACE = ["-S", f"{QS}.optimizer.Adam.learning_rate=choice(0.001, 0.003, 10.0)",
@@ -40,20 +52,34 @@ def swept(data: dict) -> tuple[float, int]:
 def test_tpe_with_asha_stops_the_hopeless_resumes_and_brings_the_rest_home(team, cluster,
                                                                            tmp_path):
     """Six trials of TPE with ASHA over a space with a hopeless region (Adam at 10); the
-    driver is killed after two trials end (a laptop's lid closing) and started again
-    with --resume."""
+    driver is killed (a laptop's lid closing) after two trials end, while a third is
+    between epochs, and started again with --resume: that trial resumes its epoch."""
     project = team["project"]
     arguments = sweep_command("--search", "tpe", "--trials", "6", "--early-stop", "asha",
                               "--concurrent", "2", "--address", cluster.address, *SPACE)
     process = subprocess.Popen(arguments, cwd=project.path, env=env(tmp_path), text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    first = []
-    for line in process.stdout:
-        first.append(line)
-        if sum(line.startswith(("sweep: done", "sweep: stopped")) for line in first) == 2:
-            process.send_signal(signal.SIGKILL)
-            break
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.extend(process.stdout), daemon=True)
+    reader.start()
+    nodes = Path(os.environ["MNIST_ZOO_NODE_DIR"])  # the cluster's, set by its fixture
+
+    def between_epochs() -> set[str]:  # unfinished trials with a backup on their node
+        ended = set(re.findall(r"sweep: (?:done|stopped|FAILED) (\S+)", "".join(first)))
+        backups = nodes.glob("resume/*/train@quickstart/progress.json")
+        return {path.parents[1].name for path in backups} - ended if len(ended) >= 2 else set()
+
+    while process.poll() is None and not between_epochs():
+        time.sleep(0.02)
+    # The lid closes: the driver and the Ray workers running trials die at once.
+    trials = [pid for pid, command in processes_in(nodes).items() if " exp run " in command]
+    for pid in {process.pid, *map(parent, trials)} - {None}:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
     process.wait(timeout=60)
+    reader.join(timeout=60)
+    backed_up = between_epochs()
+    assert backed_up, "".join(first)
     result = run([*arguments, "--resume"], project.path, env=env(tmp_path), check=False,
                  timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -67,6 +93,8 @@ def test_tpe_with_asha_stops_the_hopeless_resumes_and_brings_the_rest_home(team,
     first_done = set(re.findall(r"sweep: done (\S+)", before))
     trained_again = set(re.findall(r"sweep: done (\S+) \(trained\)", after))
     assert not first_done & trained_again, "a trial finished before the kill trained again"
+    resumed = set(re.findall(r"sweep: (?:done|stopped) (\S+) .*resumed at epoch [23]", after))
+    assert backed_up <= resumed, after  # each between epochs at the kill resumed its epoch
 
     found = experiments(project)
     names = sorted(name for name in found if name.startswith("sweep-"))

@@ -117,8 +117,10 @@ def schedule(ray, trials: list[dict]) -> tuple[dict, dict]:
             for ref in done:
                 try:
                     results[names[ref]] = outcome = ray.get(ref)
+                    resumed = (f" (resumed at epoch {outcome['resumed_at']})"
+                               if outcome["resumed_at"] else "")
                     print(f"sweep: done {names[ref]} on {outcome['node']} in "
-                          f"{outcome['seconds']}s: {_figures(outcome)}", flush=True)
+                          f"{outcome['seconds']}s{resumed}: {_figures(outcome)}", flush=True)
                 except ray.exceptions.RayTaskError as error:
                     failures[names[ref]] = cluster.reason(error)
                     print(f"sweep: FAILED {names[ref]}: {failures[names[ref]]}", flush=True)

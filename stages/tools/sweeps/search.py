@@ -70,7 +70,8 @@ def _trainable(setup: Setup):
         final = {key: figures.get("train", {}).get(key) for key in FIGURES}
         tune.report({**final, "epoch": setup.epochs + 1, "name": name, "experiment": name,
                      "test_accuracy": figures.get("test_accuracy"), "node": outcome["node"],
-                     "seconds": outcome["seconds"], "trained": bool(trained)})
+                     "seconds": outcome["seconds"], "trained": bool(trained),
+                     "resumed_at": outcome["resumed_at"]})
 
     return run
 
@@ -176,12 +177,12 @@ def board(setup: Setup, total: int):
             if last.get("experiment"):
                 self.counts["done"] += 1
                 how = "trained" if last.get("trained") else "from the run-cache"
-                self._line(f"done {last['experiment']} ({how}): {setup.metric} "
+                self._line(f"done {last['experiment']} ({how}{_resumed(last)}): {setup.metric} "
                            f"{figure:.4f}, test accuracy {last.get('test_accuracy') or 0:.4f}")
             else:
                 self.counts["stopped"] += 1
                 self._line(f"stopped {trial_name(setup, trial.trial_id)} early at epoch "
-                           f"{last.get('epoch', 0)}: "
+                           f"{last.get('epoch', 0)}{_resumed(last)}: "
                            f"{setup.metric} {figure if figure is None else round(figure, 4)}")
 
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
@@ -190,6 +191,11 @@ def board(setup: Setup, total: int):
             self._line(f"FAILED {trial_name(setup, trial.trial_id)}: {_reason(trial)}")
 
     return SearchBoard()
+
+
+def _resumed(figures: dict) -> str:
+    at = figures.get("resumed_at")
+    return f", resumed at epoch {at}" if at else ""
 
 
 def _reason(trial_or_result) -> str:

@@ -10,7 +10,9 @@ nodes by value. On the node:
 2. the trial's own clone at the sweep's commit; one question to each remote, so
    an unreachable one fails in one line naming the node and the remote;
 3. `dvc exp run --pull -S ...`: download and prepare come from the DVC remote's
-   run-cache, only the swept models train;
+   run-cache, only the swept models train, each epoch backed up in the machine's node
+   folder under the trial's name: a trial killed mid-epoch (its driver killed, say)
+   resumes from its last finished epoch when the sweep runs it again on that machine;
 4. the outputs and run-cache to the DVC remote, then the experiment's git ref
    (forced: a retried trial replaces, never duplicates, an earlier attempt):
    data first, so no experiment is ever visible without its data.
@@ -32,7 +34,7 @@ import uuid
 from pathlib import Path
 
 from stages.tools.children import die_with_parent, error_line
-from stages.tools.ray_cluster import node_cache, node_dir
+from stages.tools.ray_cluster import machine_dir, node_cache, node_dir
 
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "mnist-zoo sweep",
                 "GIT_AUTHOR_EMAIL": "sweep@mnist-zoo.invalid"}
@@ -65,10 +67,11 @@ def _env() -> dict:
     return env
 
 
-def _run(args: list, cwd: Path, what: str, on_line=None) -> str:
+def _run(args: list, cwd: Path, what: str, on_line=None, env: dict | None = None) -> str:
     """Run a command; on failure raise TrialError with its own last error line. With
     `on_line`, each line of its output is handed over as it is printed."""
-    process = subprocess.Popen([str(a) for a in args], cwd=cwd, env=_env(), text=True,
+    process = subprocess.Popen([str(a) for a in args], cwd=cwd, env={**_env(), **(env or {})},
+                               text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                preexec_fn=die_with_parent)
     seen = []
@@ -110,6 +113,7 @@ def _mirror(repo: str) -> tuple[Path, Path]:
 
 
 EPOCH = re.compile(r"^train@(\w+) epoch (\d+)/(\d+): (.*) \(")
+RESUMING = re.compile(r"^resuming train@\w+ at epoch (\d+)/")
 
 
 def epoch_figures(line: str) -> tuple[str, dict] | None:
@@ -135,7 +139,10 @@ def run_trial(trial: dict, progress=None, on_epoch=None) -> dict:
         mirror, cache = _mirror(trial["repo"])
     except TrialError as error:
         raise TrialError(f"on node {node}: cannot reach the {error}") from None
+    for killed in (mirror.parent / "trials").glob(f"{trial['name']}-*"):
+        shutil.rmtree(killed, ignore_errors=True)  # an earlier attempt's clone
     workdir = mirror.parent / "trials" / f"{trial['name']}-{uuid.uuid4().hex[:8]}"
+    backups = machine_dir() / "resume" / trial["name"]  # whichever node runs it again
     try:
         _run(["git", "clone", "-q", "--shared", "--no-checkout", mirror, workdir], mirror.parent,
              "git clone")
@@ -153,20 +160,28 @@ def run_trial(trial: dict, progress=None, on_epoch=None) -> dict:
                 raise TrialError(f"on node {node}: cannot reach {error}") from None
         overrides = [arg for override in trial["overrides"] for arg in ("-S", override)]
 
+        resumed = []
+
         def hand_over(line: str) -> None:
+            if start := RESUMING.match(line):
+                resumed.append(int(start[1]))
             found = epoch_figures(line)
             if on_epoch and found and found[0] in trial["models"]:
-                on_epoch(found[1])
+                on_epoch({**found[1], "resumed_at": min(resumed, default=None)})
 
         _run(["dvc", "exp", "run", "--pull", "-n", trial["name"], *overrides], workdir,
-             f"trial {trial['name']}", hand_over)
+             f"trial {trial['name']}", hand_over, {"MNIST_ZOO_RESUME_DIR": backups})
+        shutil.rmtree(backups, ignore_errors=True)
         _run(["dvc", "push", "--run-cache"], workdir, f"on node {node}: dvc push")
         _run(["dvc", "exp", "push", "--force", "--no-cache", "origin", trial["name"]], workdir,
              f"on node {node}: dvc exp push")
         return {"name": trial["name"], "node": node, "overrides": trial["overrides"],
-                "models": trial["models"],
+                "models": trial["models"], "resumed_at": min(resumed, default=None),
                 "seconds": round(time.perf_counter() - started, 1),
                 "metrics": _metrics(workdir)}
+    except BaseException:  # failed or stopped by the scheduler: never resumed
+        shutil.rmtree(backups, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
