@@ -8,14 +8,26 @@ timestamp), so plots are DVC-cache friendly.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from stages.common.files import atomic_output
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
 PNG_METADATA = {"Software": None}
 GAP, LABEL = 4, 12  # pixels between digits, and above each for its label
+
+
+def _figure(**size) -> Figure:
+    """A bare figure; matplotlib loads only now (a stage's warm start client imports this
+    module and never draws)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**size)
 
 
 def save_png(fig: Figure, path: str | os.PathLike) -> None:
@@ -32,7 +44,7 @@ def digit_grid(path: str | os.PathLike, images: np.ndarray, titles: list[str],
     rows = int(np.ceil(len(images) / columns))
     cell_w, cell_h, top = 28 + GAP, 28 + GAP + LABEL, LABEL  # pixels per cell, label above
     canvas = np.zeros((rows * cell_h, columns * cell_w), np.float32)
-    fig = Figure(figsize=(columns * 1.1, rows * 1.3))
+    fig = _figure(figsize=(columns * 1.1, rows * 1.3))
     ax = fig.subplots()
     for index, image in enumerate(images):
         row, column = divmod(index, columns)
@@ -49,7 +61,7 @@ def digit_grid(path: str | os.PathLike, images: np.ndarray, titles: list[str],
 def history(path: str | os.PathLike, rows: list[dict], title: str) -> None:
     """Loss and accuracy per epoch, train vs validation."""
     epochs = [row["epoch"] for row in rows]
-    fig = Figure(figsize=(9, 3.5))
+    fig = _figure(figsize=(9, 3.5))
     axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         ax.plot(epochs, [r[metric] for r in rows], "o-", label="train")
@@ -63,7 +75,7 @@ def history(path: str | os.PathLike, rows: list[dict], title: str) -> None:
 
 def confusion(path: str | os.PathLike, matrix: np.ndarray, title: str) -> None:
     """Confusion matrix counts with labelled axes."""
-    fig = Figure(figsize=(5.5, 5))
+    fig = _figure(figsize=(5.5, 5))
     ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     classes = range(matrix.shape[0])
