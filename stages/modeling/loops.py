@@ -138,13 +138,12 @@ def _gradient_tape(model: keras.Model, recipe: dict, train: tuple, val: tuple,
 
     As in the tutorial: a seeded `shuffle(buffer)` of the training set, batched,
     and one `GradientTape` step per batch; each epoch's shuffle seeded by its own
-    seed, so a resumed epoch sees what the uninterrupted one saw. The shuffle moves
-    the images' numbers, not the images (its order depends only on the count, the
-    buffer and the seed: the same batches, a third of the time), and each batch is
-    gathered from one tensor of the images. Unlike it,
-    `model.steps_per_execution` steps run in one traced call, with the metrics and
-    the divergence check on the device: the host waits once per call, not once per
-    batch.
+    seed, so a resumed epoch sees what the uninterrupted one saw. Unlike it, the
+    shuffle moves the images' numbers, not the images (its order depends only on the
+    count, the buffer and the seed: the same batches), and `model.steps_per_execution`
+    steps run in one traced call that gathers each batch from one tensor of the
+    images, with the metrics and the divergence check on the device: no input
+    pipeline between steps, and the host waits once per call, not once per batch.
     """
     accuracy_class = (keras.metrics.CategoricalAccuracy if one_hot(recipe)
                       else keras.metrics.SparseCategoricalAccuracy)
@@ -163,16 +162,18 @@ def _gradient_tape(model: keras.Model, recipe: dict, train: tuple, val: tuple,
         metrics["accuracy"].update_state(y, outputs)
         return loss
 
+    images, labels = (tf.constant(array) for array in train)  # each batch gathered from them
+    size = recipe["batch_size"]
+    per_epoch = -(-len(train[1]) // size)
+
     @tf.function
-    def train_steps(iterator):
-        """Up to `steps` batches, stopping at the end of the data or a non-finite
-        loss; returns how many ran and the last loss."""
+    def train_steps(order, first):
+        """Up to `steps` batches of the epoch's `order` from batch number `first`,
+        stopping at a non-finite loss; returns how many ran and the last loss."""
         done, loss = tf.constant(0), tf.constant(0.0)
-        for _ in tf.range(steps):
-            batch = iterator.get_next_as_optional()
-            if not batch.has_value():
-                break
-            loss = train_step(*batch.get_value())
+        for number in tf.range(first, tf.minimum(first + steps, per_epoch)):
+            chosen = order[number * size:(number + 1) * size]
+            loss = train_step(tf.gather(images, chosen), tf.gather(labels, chosen))
             done += 1
             if not tf.math.is_finite(loss):
                 break
@@ -185,7 +186,6 @@ def _gradient_tape(model: keras.Model, recipe: dict, train: tuple, val: tuple,
         metrics["val_loss"].update_state(loss_fn(y, outputs), sample_weight=weight)
         metrics["val_accuracy"].update_state(y, outputs)
 
-    images, labels = (tf.constant(array) for array in train)
     val_batches = tf.data.Dataset.from_tensor_slices(val).batch(INFERENCE_BATCH)
     callbacks.on_train_begin()
     epoch = start - 1
@@ -193,20 +193,18 @@ def _gradient_tape(model: keras.Model, recipe: dict, train: tuple, val: tuple,
         callbacks.on_epoch_begin(epoch)
         for metric in metrics.values():
             metric.reset_state()
-        batches = (tf.data.Dataset.range(len(train[1]))
-                   .shuffle(recipe["shuffle_buffer"],  # this epoch's order: its seed's
-                            seed=epoch_seed(recipe["seed"], epoch),
-                            reshuffle_each_iteration=False)
-                   .batch(recipe["batch_size"])
-                   .map(lambda chosen: (tf.gather(images, chosen), tf.gather(labels, chosen))))
-        iterator, batch = iter(batches), 0
-        while not model.stop_training:
-            done, loss = train_steps(iterator)
+        order = (tf.data.Dataset.range(len(train[1]))
+                 .shuffle(recipe["shuffle_buffer"],  # this epoch's order: its seed's
+                          seed=epoch_seed(recipe["seed"], epoch), reshuffle_each_iteration=False)
+                 .batch(len(train[1])).get_single_element())
+        batch = 0
+        while not model.stop_training and batch < per_epoch:
+            done, loss = train_steps(order, tf.constant(batch))
             batch += int(done)
             if int(done):
                 callbacks.on_train_batch_end(batch - 1, {"loss": float(loss)})
             if int(done) < model.steps_per_execution:
-                break
+                break  # the epoch's end, or a non-finite loss
         with phases.phase("validate"):
             for x, y in val_batches:
                 val_step(x, y)
