@@ -33,6 +33,19 @@ def lock_stages(project: Project) -> list[str]:
     return list(yaml.safe_load((project.path / "dvc.lock").read_text())["stages"])
 
 
+def test_a_lock_file_a_killed_dvc_left_unreadable_is_reset(reproduced_copy):
+    """DVC rewrites .dvc/tmp/rwlock in place: a kill mid-write leaves it empty, and every
+    plain DVC command fails on it after (treeverse/dvc#7615; one of 20 kills found it)."""
+    rwlock = reproduced_copy.path / ".dvc/tmp/rwlock"
+    rwlock.write_text("")
+    refused = reproduced_copy.repro(check=False)
+    assert refused.returncode and "rwlock" in refused.stderr  # DVC's own behaviour
+    result = repro(reproduced_copy)
+    assert "repro: .dvc/tmp/rwlock was left unreadable by a killed DVC command" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("repro: 0 ran")
+    assert reproduced_copy.repro(check=False).returncode == 0
+
+
 @pytest.mark.slow
 def test_side_by_side_gives_what_a_plain_repro_gives(reproduced, reproduced_data, tmp_path):
     """Same bytes in every output (timing figures aside), the same dvc.lock, nothing stale
