@@ -10,9 +10,10 @@ pen changes, and nothing else.
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 SCALE = 10        # a digit drawn at 280 px
 PLAIN_PEN = 10    # a pen radius, in px at SCALE, near MNIST's own stroke width
@@ -150,6 +151,184 @@ def pen(radius: int, crop: str = "page"):
     return write
 
 
+
+# Marks around the digit, and the page photographed ----------------------------------------
+
+MARK_PEN = 4  # px at SCALE: a ballpoint's ring or line, thinner than the digit's strokes
+
+
+def _rng(digit: np.ndarray) -> np.random.Generator:
+    """Each digit's own draw: the same marks for the same digit, run to run."""
+    return np.random.default_rng(zlib.crc32(digit.tobytes()))
+
+
+def _line(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A one-pixel polyline through `points` (x, y), as a mask to draw with `stroke`."""
+    canvas = Image.new("1", (size[1], size[0]))
+    ImageDraw.Draw(canvas).line([tuple(p) for p in np.rint(points).astype(int)], fill=1)
+    return np.asarray(canvas, bool)
+
+
+def _marked(digit: np.ndarray, mark) -> bytes:
+    """The 200 px digit on a 400 px page, with the mark `mark(box, rng)` (the digit's ink
+    box: left, top, right, bottom) drawn on it: its ink, with the digit's, laid on paper."""
+    ink = np.zeros((400, 400), np.float32)
+    ink[100:300, 100:300] = np.asarray(Image.fromarray(digit).resize((200, 200), Image.BICUBIC),
+                                       np.float32) / 255
+    rows, cols = (np.flatnonzero((ink > 0.3).any(axis=axis)) for axis in (1, 0))
+    extra, level = mark((cols[0], rows[0], cols[-1], rows[-1]), _rng(digit))
+    page = on_paper(ink, (400, 400), paper=0.97, ink_level=0.05)
+    return _png(page * (1 - extra) + level * extra)
+
+
+def _ring(box, rng):
+    """A ring drawn round the answer by hand: an ellipse clear of the digit, wobbling, its
+    ends overlapping where the pen came back."""
+    left, top, right, bottom = box
+    centre = np.array([(left + right) / 2, (top + bottom) / 2]) + rng.uniform(-6, 6, 2)
+    radii = np.array([(right - left) / 2, (bottom - top) / 2]) * 1.45 + 12
+    start = rng.uniform(0, 2 * np.pi)
+    turn = np.linspace(start, start + 2 * np.pi + rng.uniform(0.2, 0.6), 240)
+    wobble = 1 + 0.04 * np.sin(3 * turn + rng.uniform(0, 2 * np.pi))
+    points = centre + radii * wobble[:, None] * np.stack([np.cos(turn), np.sin(turn)], 1)
+    return stroke(_line(np.clip(points, 4, 395), (400, 400)), MARK_PEN), 0.1
+
+
+def _underline(box, rng):
+    """A line drawn under the answer, a little askew."""
+    left, _, right, bottom = box
+    y = bottom + rng.uniform(12, 24)
+    points = np.array([[left - rng.uniform(5, 25), y + rng.uniform(-8, 8)],
+                       [right + rng.uniform(5, 25), y + rng.uniform(-8, 8)]])
+    return stroke(_line(points, (400, 400)), MARK_PEN), 0.1
+
+
+def _stain(box, rng):
+    """A coffee ring's worth of stain beside the digit: a grey blot with soft edges."""
+    _, top, right, bottom = box
+    radius = rng.uniform(25, 45)
+    centre = np.array([right + radius + rng.uniform(12, 24),
+                       rng.uniform(top + radius, max(top + radius, bottom - radius) + 1)])
+    angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    outline = centre + (radius * rng.uniform(0.75, 1.15, 24))[:, None] * np.stack(
+        [np.cos(angles), np.sin(angles)], 1)
+    canvas = Image.new("L", (400, 400))
+    ImageDraw.Draw(canvas).polygon([tuple(p) for p in np.clip(outline, 0, 399)], fill=255)
+    blot = np.asarray(canvas.filter(ImageFilter.GaussianBlur(2)), np.float32) / 255
+    return blot, 0.4
+
+
+def _stray(box, rng):
+    """A stray pen mark on the page away from the digit: a short dash, all of it at least
+    50 px (a third of the digit's height) from the digit's box."""
+    left, _, right, _ = box
+    length, angle = rng.uniform(20, 40), rng.uniform(0, np.pi)
+    run = length * np.array([np.cos(angle), np.sin(angle)])
+    x = rng.choice([rng.uniform(8, max(9, left - 50 - max(run[0], 0))),
+                    rng.uniform(right + 50 - min(run[0], 0), max(392 - max(run[0], 0),
+                                                                 right + 51))])
+    y = rng.uniform(8, 392 - run[1])
+    start = np.array([x, y])
+    points = np.stack([start, start + run])
+    return stroke(_line(np.clip(points, 4, 395), (400, 400)), MARK_PEN + 2), 0.1
+
+
+def _box(box, rng):
+    """A box drawn round the answer by hand: four strokes, a little askew."""
+    left, top, right, bottom = box
+    corners = np.array([[left - 25, top - 25], [right + 25, top - 25], [right + 25, bottom + 25],
+                        [left - 25, bottom + 25], [left - 25, top - 25]], float)
+    corners += rng.uniform(-8, 8, corners.shape)
+    return stroke(_line(np.clip(corners, 4, 395), (400, 400)), MARK_PEN), 0.1
+
+
+def boxed(digit: np.ndarray) -> bytes:
+    """The answer boxed."""
+    return _marked(digit, _box)
+
+
+def unmarked(digit: np.ndarray) -> bytes:
+    """The same page as the marked ways, with no mark: what they should read as."""
+    return _marked(digit, lambda box, rng: (np.zeros((400, 400), np.float32), 0.0))
+
+
+def circled(digit: np.ndarray) -> bytes:
+    """The answer circled: a ring drawn round it with a ballpoint."""
+    return _marked(digit, _ring)
+
+
+def underlined(digit: np.ndarray) -> bytes:
+    """The answer underlined."""
+    return _marked(digit, _underline)
+
+
+def stained(digit: np.ndarray) -> bytes:
+    """A grey stain on the page beside the digit."""
+    return _marked(digit, _stain)
+
+
+def stray_mark(digit: np.ndarray) -> bytes:
+    """A stray dash elsewhere on the page."""
+    return _marked(digit, _stray)
+
+
+def _perspective(corners_from: np.ndarray, corners_to: np.ndarray) -> list[float]:
+    """Pillow's PERSPECTIVE coefficients: for each output pixel, the input pixel (Pillow
+    maps backwards), from four corner pairs."""
+    rows = []
+    for (x, y), (u, v) in zip(corners_to, corners_from, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    return list(np.linalg.solve(np.array(rows, float), corners_from.ravel().astype(float)))
+
+
+def photo(sizes: tuple[float, float] = (0.85, 1.15), desk: float = 0.36):
+    """A way of photographing: the sheet at a size in `sizes` of the frame's height, on a
+    desk of grey level `desk`."""
+    def shoot(digit: np.ndarray) -> bytes:
+        """The page photographed so."""
+        return photo_on_desk(digit, sizes, desk)
+    return shoot
+
+
+def photo_on_desk(digit: np.ndarray, sizes: tuple[float, float] = (0.85, 1.15),
+                  desk_level: float = 0.36) -> bytes:
+    """A phone photo of the sheet lying on a wooden desk, taken at an angle: the sheet
+    turned and foreshortened, its edges and the desk around it in the picture (the
+    larger sheets cut by the frame), light falling off, sensor noise, JPEG."""
+    rng = _rng(digit)
+    sheet = np.full((560, 420), 0.93, np.float32)  # a sheet of paper, the digit on it
+    ink = np.asarray(Image.fromarray(digit).resize((200, 200), Image.BICUBIC), np.float32) / 255
+    sheet[180:380, 110:310] = sheet[180:380, 110:310] * (1 - ink) + 0.08 * ink
+    width, height = 800, 600
+    turn = np.radians(rng.uniform(-20, 20))
+    scale = rng.uniform(*sizes)
+    corners = np.array([[-210, -280], [210, -280], [210, 280], [-210, 280]], float) * scale
+    corners[:2, 0] *= rng.uniform(0.8, 0.9)  # the far edge looks shorter: an angled shot
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    placed = corners @ rotation.T + [width / 2 + rng.uniform(-60, 60), height / 2]
+    source = np.array([[0, 0], [420, 0], [420, 560], [0, 560]], float)
+    warp = _perspective(source, placed)
+    paper = Image.fromarray(np.uint8(sheet * 255)).transform(
+        (width, height), Image.PERSPECTIVE, warp, Image.BICUBIC, fillcolor=0)
+    where = Image.fromarray(np.full((560, 420), 255, np.uint8)).transform(
+        (width, height), Image.PERSPECTIVE, warp, Image.BILINEAR, fillcolor=0)
+    x = np.arange(width)[None, :] + 12 * np.sin(np.arange(height)[:, None] / 37)
+    desk = desk_level + 0.05 * np.sin(x / 9) + rng.normal(0, 0.02, (height, width))
+    wood = np.stack([desk * 1.25, desk, desk * 0.7], -1)
+    on_sheet = (np.asarray(where, np.float32) / 255)[..., None]
+    shot = on_sheet * (np.asarray(paper, np.float32) / 255)[..., None] + (1 - on_sheet) * wood
+    light = np.linspace(1.0, 0.7, width)[None, :, None] * np.linspace(0.95, 1.0, height)[:, None,
+                                                                                          None]
+    shot = np.clip(shot * light + rng.normal(0, 0.02, shot.shape), 0, 1)
+    buffer = io.BytesIO()
+    Image.fromarray(np.uint8(shot * 255)).save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+MARKED = ("photo of the sheet on a desk", "photo, close up, light desk",
+          "photo, from afar, dark desk", "boxed", "circled", "underlined", "a stain beside it",
+          "a stray mark")  # more than the digit in the picture: within 4 pp (issue 34)
+
 WAYS = {  # name -> (how, what it is measured against: None for a reference)
     "28x28 as MNIST stores it": (as_mnist_stores_it, "arrays"),
     "200 px": (plain, "arrays"),
@@ -162,6 +341,14 @@ WAYS = {  # name -> (how, what it is measured against: None for a reference)
     "pen at MNIST's width": (pen(PLAIN_PEN), None),  # the pens' reference: a redraw
     **{name: (pen(radius), "pen at MNIST's width") for name, radius in PENS.items()},
     "broad marker, tight crop": (pen(PENS["broad marker"], "tight"), "pen at MNIST's width"),
+    "photo of the sheet on a desk": (photo(), "200 px"),
+    "photo, close up, light desk": (photo((1.25, 1.45), desk=0.6), "200 px"),
+    "photo, from afar, dark desk": (photo((0.6, 0.75), desk=0.12), "200 px"),
+    "boxed": (boxed, "200 px"),
+    "circled": (circled, "200 px"),
+    "underlined": (underlined, "200 px"),
+    "a stain beside it": (stained, "200 px"),
+    "a stray mark": (stray_mark, "200 px"),
 }
 
 

@@ -3,7 +3,8 @@ MNIST digits (tests/helpers/real_data.py), each written and saved in many ways
 (tests/helpers/written_digits.py), read by a model trained on the others. A digit saved
 at MNIST's own 28x28 reads as well as the digits themselves (within 1 pp); ruled and
 squared paper, crops from loose to tight, pens from a fine pencil to a broad marker
-read within 2 pp of the same digit without them."""
+read within 2 pp of the same digit without them; a photo of the sheet on a desk, and the
+answer circled, boxed, underlined, stained or beside a stray mark, within 4 pp."""
 
 from __future__ import annotations
 
@@ -37,14 +38,16 @@ def measure(reader, count: int, ways: list[str]) -> dict[str, float]:
 
 
 def assert_within(found: dict[str, float], count: int, slack: int = 0) -> None:
-    """MNIST's own size within 1 pp of the arrays, every other way within 2 pp of what it
-    is measured against (`slack` more digits on a small sample)."""
+    """MNIST's own size within 1 pp of the arrays, a way with more than the digit in the
+    picture within 4 pp, every other way within 2 pp of what it is measured against
+    (`slack` more digits on a small sample)."""
     assert found["arrays"] > 0.9, "the model cannot read the digits: the rest checks nothing"
     for name, value in found.items():
         reference = written_digits.WAYS[name][1] if name != "arrays" else None
         if reference is None:
             continue
-        allowed = (0.01 if name.startswith("28x28") else 0.02) + slack / count
+        allowed = (0.01 if name.startswith("28x28") else 0.04 if name in written_digits.MARKED
+                   else 0.02) + slack / count
         assert value >= found[reference] - allowed, (
             f"{name}: {100 * value:.1f}% against {100 * found[reference]:.1f}% for {reference}")
 
@@ -58,3 +61,42 @@ def test_the_hard_ways_read_as_well_as_the_plain_digit(reader):
 def test_every_way_of_writing_and_saving_reads_as_well(reader):
     """300 digits, every way: the issue's bounds as they are."""
     assert_within(measure(reader, 300, list(written_digits.WAYS)), 300)
+
+
+def test_a_mark_beside_the_digit_leaves_the_digit_as_it_was():
+    """The marks a person adds (a ring, a box, an underline, a stain, a stray dash) are
+    taken out, not read: the page with a mark gives the model the input the same page
+    without it gives, on real digits, for nearly every digit."""
+    from stages.tools.reading.images import decode, to_model_input
+
+    if why := real_data.missing():
+        unavailable(why)
+    digits = real_data.mnist_5k()["x_test"][:40]
+    for way in ("circled", "boxed", "underlined", "a stain beside it", "a stray mark"):
+        write = written_digits.WAYS[way][0]
+        same = sum(
+            float(abs(to_model_input(decode(write(digit), "marked"))
+                      - to_model_input(decode(written_digits.unmarked(digit), "plain"))).max())
+            < 0.05 for digit in digits)
+        assert same >= 38, f"{way}: {same} of 40 digits read as they do without the mark"
+
+
+def test_a_page_with_nothing_but_the_digit_is_left_as_it_was():
+    """On every way with nothing besides the digit in the picture, finding the digit
+    among the marks takes nothing out: its pieces (a pencil's broken stroke, a tight
+    crop's edges) are all kept, the ink map the same array, on real digits."""
+    import numpy as np
+
+    from stages.tools.reading.images import decode, ink
+    from stages.tools.reading.marks import the_digit
+
+    if why := real_data.missing():
+        unavailable(why)
+    digits = real_data.mnist_5k()["x_test"][:40]
+    for way, (write, _) in written_digits.WAYS.items():
+        if way in written_digits.MARKED:
+            continue
+        changed = [index for index, digit in enumerate(digits)
+                   if not np.array_equal(the_digit(found := ink(decode(write(digit), way))),
+                                         found)]
+        assert not changed, f"{way}: marks taken out of digits {changed}"

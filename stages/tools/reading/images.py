@@ -18,11 +18,13 @@ import io
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from stages.common.cli import UserError
 from stages.data.mnist import IMAGE_SHAPE, scale
+from stages.tools.reading.marks import the_digit
 
 FRAME = IMAGE_SHAPE[0]
 BOX = 20
@@ -30,6 +32,8 @@ WORKING_SIDE = 512   # pages are evened out at this size: a 12-megapixel photo i
 MIN_CONTRAST = 0.12  # ink this much darker (or lighter) than its paper, at least
 SMALL_SIDE = 128     # a smaller image is enlarged to this before its ink is found
 DARK_GROUND = 0.7    # the dark covering more than this of an image is its ground
+STROKES = 0.2        # light this thin for its size is strokes (MNIST's: 0.15, a sheet's 0.3)
+FLAT = 2             # grey levels: a ground varying less is a flat black, not a desk
 STROKE_SCALE = 112   # a digit's longer side, in pixels, when its strokes are measured
 STROKE_RANGE = (10.7, 19.4)  # MNIST's stroke widths at STROKE_SCALE: 10th, 90th percentile
 MAX_PIXELS = 4_000_000  # decoded, at most: a 2000x2000 scan (a JPEG decodes reduced)
@@ -154,9 +158,19 @@ def otsu(values: np.ndarray) -> int:
 def _light_on_dark(values: np.ndarray) -> bool:
     """Whether the digit is light on a dark ground (MNIST's own images, chalk) rather than
     dark ink on paper: the darker of the image's two tones (Otsu's split) covers most of
-    it. The ground is the larger part even when thick ink fills a tight crop, and the
-    rule does not care how bright the paper is (a dim photo's is dark grey)."""
-    return float(np.mean(values <= otsu(values))) > DARK_GROUND
+    it, and the lighter is strokes, or lies on a flat black (a sheet of paper photographed
+    on a dark desk is neither: thick, on a textured ground). The ground is the larger part
+    even when thick ink fills a tight crop, and the rule does not care how bright the
+    paper is (a dim photo's is dark grey)."""
+    light = np.uint8(values > otsu(values))
+    if float(np.mean(light == 0)) <= DARK_GROUND or not light.any():
+        return False
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(light, connectivity=8)
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    side = max(stats[largest, cv2.CC_STAT_WIDTH], stats[largest, cv2.CC_STAT_HEIGHT])
+    ground = values[light == 0]
+    flat = np.median(np.abs(ground - np.median(ground))) < FLAT
+    return flat or stroke_width(labels == largest) < STROKES * side
 
 
 def _paper(values: np.ndarray) -> np.ndarray:
@@ -247,7 +261,7 @@ def _as_mnist_writes(digit: np.ndarray) -> np.ndarray:
 def to_model_input(grey: np.ndarray, name: str = "the image") -> np.ndarray:
     """An image's grey levels -> float32 (28, 28, 1) MNIST-style input; an image with
     no ink is refused."""
-    found = ink(grey)
+    found = the_digit(ink(grey))
     if found.max() < MIN_CONTRAST:
         raise UserError(f"no digit found in {name}: nothing on it stands out from the paper")
     return scale(to_mnist_frame(_as_mnist_writes(_cropped(found / found.max()))))
