@@ -39,6 +39,7 @@ STROKE_RANGE = (10.7, 19.4)  # MNIST's stroke widths at STROKE_SCALE: 10th, 90th
 MAX_PIXELS = 4_000_000  # decoded, at most: a 2000x2000 scan (a JPEG decodes reduced)
 JPEG_REDUCTION = 8      # a JPEG decodes at 1/8 of its sides: 64 times fewer pixels
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS * JPEG_REDUCTION**2  # Pillow's own check, as it opens
+cv2.setNumThreads(1)  # an image is read on one thread: the server's processes are the parallelism
 
 
 def to_mnist_frame(image: np.ndarray) -> np.ndarray:
