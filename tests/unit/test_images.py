@@ -65,6 +65,21 @@ def test_a_blank_page_is_refused():
         to_model_input(decode(saved_digits.blank(), "blank.jpg"), "blank.jpg")
 
 
+@pytest.mark.parametrize("level", [0, 77, 255])
+@pytest.mark.parametrize("kind", ["PNG", "JPEG"])
+def test_a_page_of_one_grey_is_refused_with_one_line(level, kind):
+    """All black, all grey, all white: no ink on paper, nor light on a ground (the
+    schemathesis fuzz found an all-black JPEG giving a 500)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (5, 35), level).save(buffer, kind)
+    with pytest.raises(UserError, match=r"no digit found in page"):
+        to_model_input(decode(buffer.getvalue(), "page"), "page")
+
+
 def test_predict_takes_every_kind_and_refuses_a_blank_page(trained, tmp_path):
     from stages.tools.reading.font_digits import make_dataset
 

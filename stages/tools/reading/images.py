@@ -164,8 +164,10 @@ def _light_on_dark(values: np.ndarray) -> bool:
     even when thick ink fills a tight crop, and the rule does not care how bright the
     paper is (a dim photo's is dark grey)."""
     light = np.uint8(values > otsu(values))
-    if float(np.mean(light == 0)) <= DARK_GROUND or not light.any():
+    if float(np.mean(light == 0)) <= DARK_GROUND:
         return False
+    if not light.any():  # all of it the dark: a ground with nothing on it
+        return True
     _, labels, stats, _ = cv2.connectedComponentsWithStats(light, connectivity=8)
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     side = max(stats[largest, cv2.CC_STAT_WIDTH], stats[largest, cv2.CC_STAT_HEIGHT])
@@ -261,6 +263,6 @@ def to_model_input(grey: np.ndarray, name: str = "the image") -> np.ndarray:
     """An image's grey levels -> float32 (28, 28, 1) MNIST-style input; an image with
     no ink is refused."""
     found = the_digit(ink(grey))
-    if found.max() < MIN_CONTRAST:
+    if not found.max() >= MIN_CONTRAST:  # (and not a NaN from a page with no paper at all)
         raise UserError(f"no digit found in {name}: nothing on it stands out from the paper")
     return scale(to_mnist_frame(_as_mnist_writes(_cropped(found / found.max()))))
