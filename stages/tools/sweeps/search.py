@@ -79,7 +79,7 @@ def _trainable(setup: Setup):
 def tune_run(searched: space.Space, setup: Setup, args, storage: Path, callback):
     """Ray Tune over the space (or resumed from `storage`); its ResultGrid."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
@@ -104,9 +104,13 @@ def tune_run(searched: space.Space, setup: Setup, args, storage: Path, callback)
                                          max_concurrent=args.concurrent or 0)
     # ASHA's rungs sit at epochs 1, 3, 9, ... below the last: a trial stopped at its
     # last epoch has cost all its training and saves nothing. A third goes on from each.
-    scheduler = (ASHAScheduler(time_attr="epoch", metric=setup.metric, mode=mode,
-                               max_t=setup.epochs, grace_period=1, reduction_factor=3)
-                 if args.early_stop == "asha" else FIFOScheduler())
+    scheduler = FIFOScheduler()
+    if args.early_stop == "asha":
+        from stages.tools.sweeps.rungs import KeptASHA
+
+        scheduler = KeptASHA(kept=str((storage / "rungs.json").resolve()), time_attr="epoch",
+                             metric=setup.metric, mode=mode, max_t=setup.epochs,
+                             grace_period=1, reduction_factor=3)
     tuner = tune.Tuner(
         trainable, param_space=searched.tune(),
         tune_config=tune.TuneConfig(num_samples=args.trials, search_alg=searcher,
