@@ -231,6 +231,24 @@ def test_a_broken_remote_is_one_clear_message_and_changes_nothing(request, repro
     assert project.snapshot() == before
 
 
+def test_a_port_that_reads_like_a_status_code_is_still_a_server_that_is_down():
+    """A refused connection to port 401xx is "cannot connect", not HTTP 401 (CI met one)."""
+    import socket
+
+    from stages.tools.sharing.remote_check import _problem
+
+    for port in [*range(40100, 40200), *range(40300, 40400)]:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:  # nothing listens there
+                break
+    with socket.socket() as client, pytest.raises(ConnectionRefusedError) as refused:
+        client.connect(("127.0.0.1", port))
+    for error in (refused.value, OSError(f"Connect call failed ('127.0.0.1', {port})")):
+        assert _problem(error, "ssh").startswith("cannot connect"), _problem(error, "ssh")
+    assert _problem(PermissionError("HTTP 401 Unauthorized"), "webdav").startswith(
+        "the server refused the credentials")
+
+
 def test_the_remote_check_says_when_all_is_well(team):
     result = team["a"].python("-m", "stages.remote", "check")
     assert result.stdout.startswith("remote: DVC remote 'storage' (") and "answers" in result.stdout

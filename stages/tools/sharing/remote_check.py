@@ -9,6 +9,8 @@ for credentials), and says in one line what is wrong and how to fix it.
 from __future__ import annotations
 
 import os
+import re
+import socket
 
 from stages.common.cli import UserError
 
@@ -18,21 +20,34 @@ CREDENTIALS = {  # by protocol: where each kind of remote takes its credentials
           "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile)",
 }
 CREDENTIALS_ELSEWHERE = "check the credentials in .dvc/config.local (keyfile, user, password)"
-REFUSALS = ("permissiondenied", "permission denied", "401", "403", "unauthorized", "forbidden",
-            "auth", "invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied")
+REFUSALS = re.compile(r"permissiondenied|permission denied|\b40[13]\b|unauthori[sz]ed|forbidden"
+                      r"|auth|invalidaccesskeyid|signaturedoesnotmatch|accessdenied")
+UNREACHABLE = re.compile(r"refused|connect|timed out|timeout|name or service|unreachable"
+                         r"|errno 111")
+
+
+def _unreachable(error: BaseException | None) -> bool:
+    """Whether `error`, or what it was raised from, is a failure to reach the server."""
+    while error is not None:
+        if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror)):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _problem(error: Exception, protocol: str) -> str:
-    """What went wrong, in words, from the exception DVC's filesystem raised."""
+    """What went wrong, in words, from the exception DVC's filesystem raised. (The words
+    are matched whole: a port such as 40121 is not an HTTP 401.)"""
     text = f"{type(error).__name__}: {error}"
     lowered = text.lower()
     fix = CREDENTIALS.get(protocol, CREDENTIALS_ELSEWHERE)
+    if _unreachable(error):
+        return f"cannot connect ({error}); {REFUSED}"
     if "nocredentialserror" in lowered:
         return f"no credentials were found ({error}); {fix}"
-    if any(word in lowered for word in REFUSALS):
+    if REFUSALS.search(lowered):
         return f"the server refused the credentials ({error}); {fix}"
-    if any(word in lowered for word in ("refused", "connect", "timed out", "timeout",
-                                        "name or service", "unreachable", "errno 111")):
+    if UNREACHABLE.search(lowered):
         return f"cannot connect ({error}); {REFUSED}"
     return text
 
