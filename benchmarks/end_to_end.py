@@ -102,6 +102,7 @@ def run_pipeline(data: Path, models: list[str], workdir: Path, threads: list[int
     noop, _ = timed(command, project.path, {**ENV, "PYTHONPATH": str(project.path)})
     status, _ = timed([BIN / "dvc", "status"], project.path, ENV)
     stages = [json.loads(line) for line in timings.read_text().splitlines()]
+    stages = [stage for stage in stages if not stage.get("client")]  # its child has the phases
     return {"seconds": seconds, "noop": noop, "status": status, "stages": stages,
             "lines": lines, "project": project,  # gone with the temporary directory
             "exports": {m: project.read_json(f"exports/{m}.json") for m in models},

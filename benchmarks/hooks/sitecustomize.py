@@ -6,14 +6,17 @@ DVC's and the stages' alike. It listens to the `stages.common.phases` logger
 the stages report their phases to (`stages/common/phases.py`) and, when a stage
 process exits, appends one JSON line: the stage (DVC's DVC_STAGE), the seconds
 from process start to the stage's `main` (interpreter start and imports), the
-seconds of each phase, and the whole process's seconds. The stages never
-import this file, so editing it reruns nothing.
+seconds of each phase, the whole process's seconds and when it ended. A stage's
+process that handed the stage to the warm start (which forks the process that has
+the phases) writes a line marked `client`: its span is the stage's, the wait for the
+server included. The stages never import this file, so editing it reruns nothing.
 """
 
 import atexit
 import json
 import logging
 import os
+import sys
 import time
 
 TIMINGS = os.environ.get("MNIST_ZOO_TIMINGS")
@@ -39,11 +42,16 @@ class _Phases(logging.Handler):
             self.seconds[name] = self.seconds.get(name, 0.0) + record.seconds
 
     def write(self) -> None:
+        stage = os.environ.get("DVC_STAGE", "?")
         if self.seconds:  # a stage ran in this process
-            record = {"stage": os.environ.get("DVC_STAGE", "?"), **self.seconds,
-                      "process": _since_process_start()}
-            with open(TIMINGS, "a") as out:
-                out.write(json.dumps(record) + "\n")
+            record = {"stage": stage, **self.seconds}
+        elif "stages/pipeline/" in sys.argv[0]:  # a stage that handed itself to the warm start
+            record = {"stage": stage, "client": True}
+        else:
+            return
+        record.update(process=_since_process_start(), ended=time.time())
+        with open(TIMINGS, "a") as out:
+            out.write(json.dumps(record) + "\n")
 
 
 if TIMINGS:
