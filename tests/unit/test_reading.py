@@ -101,3 +101,77 @@ def test_a_page_with_nothing_but_the_digit_is_left_as_it_was():
                    if not np.array_equal(the_digit(found := ink(decode(write(digit), way))),
                                          found)]
         assert not changed, f"{way}: marks taken out of digits {changed}"
+
+
+# The shortcuts that make a page's read faster give what the long way gives, to the bit.
+
+def test_the_median_of_counted_levels_is_numpys_to_the_bit():
+    """`images._median` (the middle of 256 counted levels) equals `np.median` of the levels
+    repeated, value and type, for odd and even counts, levels not present, one level
+    alone, and the spread about the median (the second median the paper's floor takes)."""
+    import numpy as np
+
+    from stages.tools.reading.images import _median
+
+    rng = np.random.default_rng(7)
+    tones = np.arange(256, dtype=np.float32) / 255
+    cases = [rng.integers(0, 6, 256) * (rng.random(256) < rng.random()) for _ in range(400)]
+    cases += [np.eye(256, dtype=np.int64)[200] * n for n in (1, 2, 7)]
+    for counts in (case for case in cases if case.sum()):
+        pixels = np.repeat(tones, counts)
+        centre = np.median(pixels)
+        assert _median(tones, counts) == centre
+        assert type(_median(tones, counts)) is type(centre)
+        assert _median(np.abs(tones - centre), counts) == np.median(np.abs(pixels - centre))
+
+
+def test_the_marks_are_measured_as_opencvs_default_labelling_measures_them():
+    """`marks._measure` (block-based labelling, ink summed over the marks alone) gives the
+    labels, boxes, ink, stroke widths and fills that OpenCV's default labelling and a sum
+    over every pixel give, on real digits written, marked and photographed."""
+    import cv2
+    import numpy as np
+
+    from stages.tools.reading.images import decode, ink
+    from stages.tools.reading.marks import MARK, _measure
+
+    if why := real_data.missing():
+        unavailable(why)
+    for digit in real_data.mnist_5k()["x_test"][:8]:
+        for way in ("200 px", "circled", "a stray mark", "photo of the sheet on a desk"):
+            found = ink(decode(written_digits.WAYS[way][0](digit), way))
+            labels, boxes, weights, stroke, fill = _measure(found)
+            mask = np.uint8(found > MARK * found.max())
+            count, reference, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+            assert np.array_equal(labels, reference) and np.array_equal(boxes, stats[:, :4])
+            assert np.array_equal(weights[1:], np.bincount(reference.ravel(), found.ravel(),
+                                                           minlength=count)[1:])
+            assert len(stroke) == len(fill) == count
+
+
+def test_a_page_is_off_the_sheet_only_where_thick_ink_runs_along_its_edge():
+    """`marks._off_the_sheet` decides from the thick ink on the picture's edge alone before
+    labelling anything: the same answer as measuring the edge the marks touching it cover,
+    on real digits photographed on desks and written on plain pages."""
+    import cv2
+    import numpy as np
+
+    from stages.tools.reading import marks
+    from stages.tools.reading.images import decode, ink
+
+    if why := real_data.missing():
+        unavailable(why)
+    for digit in real_data.mnist_5k()["x_test"][:8]:
+        for way in ("200 px", "tight crop", "photo of the sheet on a desk",
+                    "photo, close up, light desk"):
+            found = ink(decode(written_digits.WAYS[way][0](digit), way))
+            side = max(3, round(min(found.shape) / 25))
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+            thick = cv2.morphologyEx(np.uint8(found > marks.PAPER * found.max()),
+                                     cv2.MORPH_OPEN, kernel)
+            _, labels = cv2.connectedComponents(thick, connectivity=8)
+            touching = np.unique(marks._border(labels))
+            surround = np.isin(labels, touching[touching > 0])
+            expected = (np.zeros(found.shape, bool) if marks._border(surround).mean()
+                        < marks.SURFACE_EDGE else cv2.dilate(np.uint8(surround), kernel) > 0)
+            assert np.array_equal(marks._off_the_sheet(found), expected), way

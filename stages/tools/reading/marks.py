@@ -50,11 +50,11 @@ def _off_the_sheet(found: np.ndarray) -> np.ndarray:
     side = max(3, round(min(found.shape) / 25))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     thick = cv2.morphologyEx(np.uint8(found > PAPER * found.max()), cv2.MORPH_OPEN, kernel)
+    if _border(thick).mean() < SURFACE_EDGE:  # the thick ink on the edge is the surround's
+        return np.zeros(found.shape, bool)
     _, labels = cv2.connectedComponents(thick, connectivity=8)
     touching = np.unique(_border(labels))
     surround = np.isin(labels, touching[touching > 0])
-    if _border(surround).mean() < SURFACE_EDGE:
-        return np.zeros(found.shape, bool)
     return cv2.dilate(np.uint8(surround), kernel) > 0
 
 
@@ -94,12 +94,16 @@ def _upright(found: np.ndarray, turn: float) -> np.ndarray:
 
 def _measure(found: np.ndarray):
     """The marks: labels, and per mark its box (x, y, w, h), ink, stroke width and fill
-    (the share of its box it covers)."""
+    (the share of its box it covers). (OpenCV's block-based labelling gives the same labels
+    and statistics as its default, in less than half the time; a mark's ink is summed over
+    the marks' pixels alone, in the same order: the same sums.)"""
     mask = np.uint8(found > MARK * found.max())
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        mask, 8, cv2.CV_32S, cv2.CCL_BBDT)
     inner = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
     edge = np.bincount(labels[(mask > 0) & (inner == 0)], minlength=count)
-    ink = np.bincount(labels.ravel(), found.ravel(), minlength=count)
+    marked = np.flatnonzero(mask)
+    ink = np.bincount(labels.ravel()[marked], found.ravel()[marked], minlength=count)
     area = stats[:, cv2.CC_STAT_AREA]
     boxes = stats[:, :4]
     return labels, boxes, ink, 2 * area / np.maximum(edge, 1), area / boxes[:, 2] / boxes[:, 3]
