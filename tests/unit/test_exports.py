@@ -86,6 +86,21 @@ def digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def test_the_litert_file_is_the_bytes_keras_own_export_writes(exported, tmp_path):
+    """The stage converts LiteRT from the SavedModel it has just written; Keras's own
+    LiteRT export, which writes that SavedModel again to a folder of its own, gives the
+    same file."""
+    from stages.modeling import formats, saving
+
+    for name in UNIT_MODELS:
+        with contextlib.chdir(exported):
+            model = saving.load_trained(name)
+        keras_own = tmp_path / name / "model.tflite"
+        formats._write(model, keras_own, "litert")  # model.export(format="litert")
+        ours = exported / paths.of_model("export", name) / "model.tflite"
+        assert ours.read_bytes() == keras_own.read_bytes(), name
+
+
 @pytest.mark.slow
 def test_the_flat_formats_give_the_same_bytes_every_time(exported):
     """Two runs of the stage, each its own process as under DVC."""
