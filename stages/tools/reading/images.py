@@ -148,7 +148,7 @@ def _working_size(grey: np.ndarray) -> Image.Image:
 
 def otsu(values: np.ndarray) -> int:
     """Otsu's split of uint8 levels into two tones: the level that separates them best."""
-    counts = cv2.calcHist([values], [0], None, [256], [0, 256]).ravel().astype(np.float64)
+    counts = _counts(values).astype(np.float64)
     below, mass = np.cumsum(counts), np.cumsum(counts * np.arange(256))
     total, everything = below[-1], mass[-1]
     with np.errstate(divide="ignore", invalid="ignore"):
