@@ -10,6 +10,9 @@ Import `keras` and `tf` from here, never directly, so these run first:
   TensorFlow said is shown after all. MNIST_ZOO_TF_LOG=1 lets it all through.
 - oneDNN's CPU kernels on, whatever the shell says (measured: 1.8x faster on
   the convolutions, docs/benchmarks.md).
+- Keras loads without pyplot (for plotting helpers no stage calls) and pandas (for
+  DataFrames, which no stage passes), which it imports whenever they are installed:
+  a stage starts 0.5-1 s sooner (docs/benchmarks.md). Both stay importable after.
 
 A model stage then calls `start(threads)` with the `tensorflow:` params before any
 op: TensorFlow's CPU results are bit-identical only for the same thread counts, so
@@ -73,7 +76,23 @@ def start(threads: list[int]) -> None:
         tf.config.list_logical_devices()  # finds the devices now, while stderr is held
 
 
-with native_stderr_held():
+NOT_FOR_KERAS = ("matplotlib.pyplot", "pandas")  # what Keras would import for nothing
+
+
+@contextlib.contextmanager
+def _held_out(names: tuple[str, ...]) -> Iterator[None]:
+    """Make `import name` fail for the modules not yet imported (Keras then goes
+    without them, as where they are not installed), then let them be imported again."""
+    held = [name for name in names if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(held))  # None: "not importable", to the import system
+    try:
+        yield
+    finally:
+        for name in held:
+            del sys.modules[name]
+
+
+with native_stderr_held(), _held_out(NOT_FOR_KERAS):
     import keras  # noqa: F401 (re-exported: import it from here)
     import tensorflow as tf
 

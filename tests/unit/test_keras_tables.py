@@ -109,3 +109,20 @@ def test_code_that_is_not_a_stage_uses_the_shipped_thread_counts():
     shipped = yaml.safe_load((ROOT / "params.yaml").read_text())["tensorflow"]
     assert [shipped["intra_op_threads"],
                                         shipped["inter_op_threads"]] == backend.UNSTAGED_THREADS
+
+
+
+def test_keras_loads_without_pyplot_and_pandas_which_stay_importable():
+    """Keras imports both whenever they are installed, for nothing a stage does: a stage's
+    start is 0.5-1 s shorter without them (docs/benchmarks.md). Afterwards both import."""
+    import subprocess
+    import sys
+
+    from harness import ROOT
+
+    probe = ("import sys; from stages.modeling import backend; "
+             "print('matplotlib.pyplot' in sys.modules, 'pandas' in sys.modules); "
+             "import matplotlib.pyplot, pandas; backend.keras.layers.Dense(1)")
+    shown = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                           text=True, check=True)
+    assert shown.stdout == "False False\n"
