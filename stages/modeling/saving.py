@@ -21,6 +21,7 @@ from stages.common import handed
 from stages.common.cli import UserError
 from stages.common.files import FIXED_ZIP_TIME, atomic_output
 from stages.modeling.backend import keras
+from stages.modeling.onnx_session import softmax
 
 # Images per call when a model only predicts (validation while training, export
 # parity): one large batch costs less than many of the model's own size and gives
@@ -113,7 +114,4 @@ def predict_proba(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndar
         outputs = np.asarray(model(x, training=False), dtype=np.float64)
     else:
         outputs = model.predict(x, batch_size=batch_size, verbose=0).astype(np.float64)
-    if outputs_logits(model):
-        outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-        outputs /= outputs.sum(axis=1, keepdims=True)
-    return outputs
+    return softmax(outputs) if outputs_logits(model) else outputs

@@ -227,3 +227,22 @@ def test_the_switch_turns_it_off(stage_dir, tmp_path, runtime):
                    "stages.pipeline.evaluate", "quickstart")
     assert result.stdout.startswith("evaluate@quickstart: test accuracy")
     assert not servers(runtime) and not list(runtime.glob("*/*.sock"))
+
+
+FREEZE_PROBE = """
+import gc
+from stages.tools.warm import client
+
+if __name__ == "__main__":
+    client.run(__spec__.name, lambda: print(gc.get_freeze_count()))
+"""
+
+
+def test_a_forked_stage_finds_the_servers_imports_frozen(tmp_path, runtime):
+    """The server freezes what it imported before it forks (gc.freeze): a stage's full
+    collections pass TensorFlow's objects by (0.15-0.2 s each, docs/benchmarks.md); a
+    plain process has nothing frozen."""
+    (tmp_path / "freeze_probe.py").write_text(FREEZE_PROBE)
+    warm = stage(tmp_path, environment(runtime), "freeze_probe")
+    plain = stage(tmp_path, environment(runtime, MNIST_ZOO_WARM="0"), "freeze_probe")
+    assert int(warm.stdout) > 100_000 and int(plain.stdout) == 0
