@@ -7,10 +7,11 @@ the stages whose values it changes.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
-from stages.common import paths
+from stages.common import environment, paths
 from stages.common.cli import UserError, did_you_mean
 
 
@@ -32,6 +33,18 @@ def read(stage: str, model: str | None = None) -> dict:
         what = f"no model {model!r} was validated" if model else "params.yaml was not validated"
         raise UserError(f"{what} ({found} is missing): is it in params.yaml? Run `dvc repro`")
     return json.loads(found.read_text())
+
+
+def for_model_stage(stage: str, argv: list[str] | None, description: str) -> tuple[str, dict]:
+    """A model stage's start (train, evaluate, export): the model named on its command
+    line, and its values, once the libraries are checked to be the ones `validate`
+    recorded (before TensorFlow loads: a wrong one costs no import)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("model", help="a model name under `models:` in params.yaml")
+    name = parser.parse_args(argv).model
+    values = read(stage, name)
+    environment.check_recorded()
+    return name, values
 
 
 def models() -> list[str]:

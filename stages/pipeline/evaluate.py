@@ -10,14 +10,13 @@ confusion matrix, test digits with their predictions, the learning curve.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from stages.common import environment, handed, paths, phases
+from stages.common import handed, paths, phases
 from stages.common.files import atomic_output, read_history, write_json
 from stages.data.mnist import load_prepared
 from stages.modeling import scoring
@@ -60,11 +59,7 @@ def prediction_grid(path: Path, x: np.ndarray, actual: np.ndarray, predicted: np
 
 def main(argv: list[str] | None = None) -> None:
     """Score the model and write its metrics and pictures."""
-    parser = argparse.ArgumentParser(description="Evaluate one trained model.")
-    parser.add_argument("model", help="a model name under `models:` in params.yaml")
-    name = parser.parse_args(argv).model
-    config = handed.read("evaluate", name)
-    environment.check_recorded()
+    name, config = handed.for_model_stage("evaluate", argv, "Evaluate one trained model.")
     with phases.phase("import tensorflow"):
         from stages.modeling import backend, build, saving  # TensorFlow loads only now
         backend.start(config["threads"])

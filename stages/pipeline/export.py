@@ -12,12 +12,11 @@ named there, and on the terminal, with the layer; the other formats still export
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
 
-from stages.common import environment, handed, paths, phases
+from stages.common import handed, paths, phases
 from stages.common.files import write_json
 from stages.data.mnist import load_prepared
 from stages.tools.warm import client as warm_start
@@ -25,11 +24,7 @@ from stages.tools.warm import client as warm_start
 
 def main(argv: list[str] | None = None) -> None:
     """Export the model in every format and check each against it."""
-    parser = argparse.ArgumentParser(description="Export one trained model.")
-    parser.add_argument("model", help="a model name under `models:` in params.yaml")
-    name = parser.parse_args(argv).model
-    values = handed.read("export", name)
-    environment.check_recorded()
+    name, values = handed.for_model_stage("export", argv, "Export one trained model.")
     with phases.phase("import tensorflow"):
         from stages.modeling import backend, formats, saving  # TensorFlow loads only now
         backend.start(values["threads"])

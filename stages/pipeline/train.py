@@ -14,11 +14,10 @@ from its last finished epoch to the same bytes (`stages.modeling.resume`).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
-from stages.common import environment, handed, paths, phases
+from stages.common import handed, paths, phases
 from stages.common.files import atomic_output, read_history, write_json
 from stages.data.mnist import load_prepared
 from stages.tools.warm import client as warm_start
@@ -26,11 +25,7 @@ from stages.tools.warm import client as warm_start
 
 def main(argv: list[str] | None = None) -> None:
     """Train, save and report one model."""
-    parser = argparse.ArgumentParser(description="Train one model of the zoo.")
-    parser.add_argument("model", help="a model name under `models:` in params.yaml")
-    name = parser.parse_args(argv).model
-    recipe = handed.read("train", name)
-    environment.check_recorded()
+    name, recipe = handed.for_model_stage("train", argv, "Train one model of the zoo.")
     with phases.phase("import tensorflow"):
         from stages.modeling import backend, build, loops, resume, saving  # TensorFlow now
         backend.start(recipe["threads"])
