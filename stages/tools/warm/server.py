@@ -18,7 +18,6 @@ session to find it, short enough to leave nothing behind for long.
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import signal
 import socket
@@ -47,11 +46,6 @@ def serve(path: Path) -> None:
         with contextlib.suppress(ImportError):
             __import__(name)
     _draw_nothing()
-    # What was imported lives as long as the children. Frozen before they are forked, as
-    # Python's documentation advises a forking server, its 300,000 objects are passed by
-    # in their full collections: Keras's `clear_session` before a model is built and the
-    # LiteRT converter's each take 0.15-0.2 s less (docs/benchmarks.md).
-    gc.freeze()
     children: dict[int, socket.socket] = {}
     idle_since = time.monotonic()
     try:
